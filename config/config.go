@@ -1,0 +1,282 @@
+// Package config reads filestage's command line and environment. Every flag
+// has an environment variable; a flag given on the command line wins.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Commands.
+const (
+	CmdServe   = "serve"
+	CmdVersion = "version"
+)
+
+// Transports.
+const (
+	TransportStdio = "stdio"
+	TransportHTTP  = "http"
+)
+
+// Config is a parsed command line.
+type Config struct {
+	Command          string
+	Transport        string
+	Listen           string
+	Provider         string
+	DataDir          string
+	PublicURL        string
+	MaxBytes         int64
+	AllowPrivateURLs bool
+	AuthToken        string
+	AllowedOrigins   []string
+	FetchTimeout     time.Duration
+	LogLevel         slog.Level
+}
+
+// ErrHelp is returned when the user asked for help; the usage text is the
+// caller's to print.
+var ErrHelp = flag.ErrHelp
+
+// DefaultMaxBytes is the default byte cap: 512 MiB.
+const DefaultMaxBytes = 512 << 20
+
+type option struct {
+	flag, env, help string
+	value           flag.Value
+}
+
+// Parse reads args (without the program name) and the environment.
+func Parse(args []string, getenv func(string) string) (Config, error) {
+	c := Config{
+		Command:      CmdServe,
+		Transport:    TransportStdio,
+		Provider:     "local",
+		MaxBytes:     DefaultMaxBytes,
+		FetchTimeout: 15 * time.Minute,
+		LogLevel:     slog.LevelInfo,
+	}
+	if len(args) > 0 {
+		switch args[0] {
+		case CmdServe:
+			args = args[1:]
+		case CmdVersion:
+			c.Command = CmdVersion
+			return c, nil
+		case "help":
+			return c, ErrHelp
+		}
+	}
+	var origins string
+	fs := flag.NewFlagSet("filestage", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, o := range options(&c, &origins) {
+		if v := getenv(o.env); v != "" {
+			if err := o.value.Set(v); err != nil {
+				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
+			}
+		}
+		fs.Var(o.value, o.flag, o.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir(getenv)
+	}
+	return c, c.validate()
+}
+
+func options(c *Config, origins *string) []option {
+	return []option{
+		{"transport", "FILESTAGE_TRANSPORT", "stdio or http (streamable HTTP at /mcp and SSE at /sse on one listener)", (*stringValue)(&c.Transport)},
+		{"listen", "FILESTAGE_LISTEN", "address to listen on (http default 127.0.0.1:8080; stdio: upload URLs of the local provider, default an ephemeral loopback port)", (*stringValue)(&c.Listen)},
+		{"provider", "FILESTAGE_PROVIDER", "storage provider", (*stringValue)(&c.Provider)},
+		{"data-dir", "FILESTAGE_DATA_DIR", "where the local provider keeps files, its signing key and temporary files", (*stringValue)(&c.DataDir)},
+		{"public-url", "FILESTAGE_PUBLIC_URL", "base URL of this server as uploaders reach it, when behind a proxy (default http://<listen address>)", (*stringValue)(&c.PublicURL)},
+		{"max-bytes", "FILESTAGE_MAX_BYTES", "largest file accepted, e.g. 512MiB, 2GiB or a byte count", (*sizeValue)(&c.MaxBytes)},
+		{"allow-private-urls", "FILESTAGE_ALLOW_PRIVATE_URLS", "let stage_connector_file fetch loopback and private addresses (development and tests only)", (*boolValue)(&c.AllowPrivateURLs)},
+		{"auth-token", "FILESTAGE_AUTH_TOKEN", "bearer token required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
+		{"allowed-origins", "FILESTAGE_ALLOWED_ORIGINS", "comma-separated browser origins allowed besides loopback and the public URL", (*stringValue)(origins)},
+		{"fetch-timeout", "FILESTAGE_FETCH_TIMEOUT", "time limit for fetching one source URL, body included", (*durationValue)(&c.FetchTimeout)},
+		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
+	}
+}
+
+func (c *Config) validate() error {
+	switch c.Transport {
+	case TransportStdio:
+		if c.Listen == "" {
+			c.Listen = "127.0.0.1:0"
+		}
+	case TransportHTTP:
+		if c.Listen == "" {
+			c.Listen = "127.0.0.1:8080"
+		}
+		if c.AuthToken == "" && !IsLoopback(c.Listen) {
+			return fmt.Errorf("refusing to serve MCP on %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN, or listen on 127.0.0.1", c.Listen)
+		}
+	default:
+		return fmt.Errorf("--transport %q: use stdio or http", c.Transport)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
+	}
+	if c.MaxBytes <= 0 {
+		return fmt.Errorf("--max-bytes must be positive")
+	}
+	if c.FetchTimeout <= 0 {
+		return fmt.Errorf("--fetch-timeout must be positive")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want an absolute http(s) URL such as https://files.example.com", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("--allowed-origins: %q is not an origin such as https://app.example.com", o)
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address only accepts local connections.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "filestage")
+	}
+	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
+		if home := getenv("HOME"); home != "" {
+			return filepath.Join(home, ".local", "share", "filestage")
+		}
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "filestage")
+	}
+	return filepath.Join(os.TempDir(), "filestage")
+}
+
+// Usage is the help text.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`filestage: an MCP server that stages files where connector platforms can attach them.
+
+Usage:
+  filestage                      serve MCP over stdio with the embedded local store
+  filestage serve [flags]        serve with the given flags
+  filestage version              print the version
+  filestage --help               print this help
+
+Example:
+  filestage serve --transport http --listen 127.0.0.1:8080
+
+Flags (each also read from the environment variable shown):
+`)
+	var c Config
+	var s string
+	for _, o := range options(&c, &s) {
+		fmt.Fprintf(&b, "  --%-20s %s\n  %-22s %s\n", o.flag, o.env, "", o.help)
+	}
+	b.WriteString(`
+Tools: stage_connector_file (fetch a URL, hash, upload, return {name, mimetype, s3key})
+       request_presigned_upload (presigned URL and headers for bytes you hold)
+`)
+	return b.String()
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 90s or 15m")
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+type levelValue slog.Level
+
+func (v *levelValue) Set(s string) error { return (*slog.Level)(v).UnmarshalText([]byte(s)) }
+func (v *levelValue) String() string     { return slog.Level(*v).String() }
+
+type sizeValue int64
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+// Set parses a byte count with an optional unit: 1048576, 512MiB, 2GB.
+func (v *sizeValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return errors.New("want a size such as 512MiB, 2GiB or a byte count")
+	}
+	*v = sizeValue(n * mult)
+	return nil
+}
+func (v *sizeValue) String() string { return strconv.FormatInt(int64(*v), 10) }

@@ -1,0 +1,126 @@
+// Command filestage is an MCP server that stages files where connector
+// platforms can attach them. main wires config → provider → tools →
+// transport and nothing else.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/config"
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/providers/local"
+	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/tools"
+	"github.com/filestage/filestage/transport"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, nil))
+}
+
+// run is the whole program; ready, when set, learns the listener's address.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, ready func(net.Addr)) int {
+	cfg, err := config.Parse(args, getenv)
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		fmt.Fprint(stdout, config.Usage())
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "filestage: %v\nRun 'filestage --help' for usage.\n", err)
+		return 2
+	case cfg.Command == config.CmdVersion:
+		fmt.Fprintln(stdout, "filestage", version)
+		return 0
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := serve(ctx, cfg, stdin, stdout, getenv, log, ready); err != nil {
+		log.Error("filestage stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Writer, getenv func(string) string, log *slog.Logger, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+
+	registry := providers.NewRegistry()
+	registry.Register(local.Name, local.Open)
+	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
+		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	spoolDir := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return err
+	}
+
+	drain := transport.NewDrain()
+	mcpServer := tools.NewServer(version, &tools.Service{
+		Provider: provider,
+		Fetcher: source.NewFetcher(source.Options{
+			AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
+		}),
+		SpoolDir: spoolDir,
+		MaxBytes: cfg.MaxBytes,
+		Logger:   log,
+	}, server.WithToolHandlerMiddleware(drain.Middleware))
+
+	routes := map[string]http.Handler{}
+	if h, ok := provider.(providers.Handler); ok {
+		routes[h.Pattern()] = h
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	log.Info("filestage started", "version", version, "transport", cfg.Transport, "provider", cfg.Provider,
+		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs)
+
+	if cfg.Transport == config.TransportStdio {
+		uploads := http.NewServeMux()
+		for pattern, h := range routes {
+			uploads.Handle(pattern, h)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		done := make(chan error, 1)
+		go func() { done <- transport.Serve(sctx, ln, uploads, nil, nil, log) }()
+		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, log)
+		stop()
+		return errors.Join(err, <-done)
+	}
+	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
+		AuthToken: cfg.AuthToken, AllowedOrigins: allowedOrigins(cfg, publicURL), Routes: routes, Logger: log,
+	})
+	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
+}
+
+func allowedOrigins(cfg config.Config, publicURL string) []string {
+	return append([]string{publicURL}, cfg.AllowedOrigins...)
+}

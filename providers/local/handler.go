@@ -1,0 +1,92 @@
+package local
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/filestage/filestage/spool"
+)
+
+// ServeHTTP accepts uploads to signed URLs. The URL's signature binds the
+// method, key, Content-Type, Content-MD5, size and expiry; the bytes are
+// stored only when they hash to the signed MD5.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		w.Header().Set("Allow", http.MethodPut)
+		fail(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "upload URLs accept PUT only")
+		return
+	}
+	q := r.URL.Query()
+	g := grant{
+		Method:      r.Method,
+		Key:         strings.TrimPrefix(r.URL.Path, p.Pattern()),
+		ContentType: r.Header.Get("Content-Type"),
+		ContentMD5:  r.Header.Get("Content-MD5"),
+		Size:        -1,
+	}
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if err != nil || q.Get("signature") == "" {
+		fail(w, http.StatusForbidden, "AccessDenied", "the URL lacks its expires or signature parameter; request a new upload URL")
+		return
+	}
+	g.Expires = time.Unix(exp, 0)
+	if s := q.Get("size"); s != "" {
+		if g.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
+			fail(w, http.StatusForbidden, "AccessDenied", "malformed size parameter")
+			return
+		}
+	}
+	if !p.signer.valid(g, q.Get("signature")) {
+		fail(w, http.StatusForbidden, "SignatureDoesNotMatch",
+			"the signature does not match this request: send exactly the headers returned with the URL (Content-Type, Content-MD5) to the exact URL")
+		return
+	}
+	if p.now().After(g.Expires) {
+		fail(w, http.StatusForbidden, "AccessDenied", "the upload URL has expired; request a new one")
+		return
+	}
+	if g.Size >= 0 && r.ContentLength >= 0 && r.ContentLength != g.Size {
+		fail(w, http.StatusBadRequest, "IncompleteBody", "Content-Length differs from the size the URL was issued for")
+		return
+	}
+	limit := p.max
+	if g.Size >= 0 {
+		limit = min(limit, g.Size)
+	}
+	if r.ContentLength > limit {
+		fail(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the body is larger than allowed")
+		return
+	}
+	var want [16]byte
+	if b, err := base64.StdEncoding.DecodeString(g.ContentMD5); err != nil || len(b) != len(want) {
+		fail(w, http.StatusBadRequest, "InvalidDigest", "Content-MD5 must be the base64 of the 16-byte MD5 digest")
+		return
+	} else {
+		copy(want[:], b)
+	}
+	_, err = p.store.put(g.Key, r.Body, want, limit)
+	switch {
+	case err == nil:
+		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrDigestMismatch):
+		fail(w, http.StatusBadRequest, "BadDigest", "the bytes received do not match Content-MD5; nothing was stored")
+	case errors.Is(err, spool.ErrTooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the body is larger than allowed; nothing was stored")
+	default:
+		// A cut connection lands here too; the client will not read this.
+		fail(w, http.StatusInternalServerError, "InternalError", "the upload was not stored")
+	}
+}
+
+func fail(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}

@@ -1,0 +1,111 @@
+// Package providers defines what the tools need from a storage platform and
+// keeps the registry of platforms by name. Each platform lives in a
+// sub-package; the tools never import one directly.
+package providers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// UploadRequest asks storage for a place to put bytes the caller has already
+// hashed. Fields mirror Composio's upload request body.
+type UploadRequest struct {
+	ToolkitSlug string
+	ToolSlug    string
+	Filename    string
+	Mimetype    string
+	MD5         [16]byte
+	// Size is the byte count, or -1 when the caller does not know it.
+	Size int64
+}
+
+// SlotType says whether the storage still needs the bytes.
+type SlotType string
+
+const (
+	// SlotNew: upload the bytes to the slot's URL.
+	SlotNew SlotType = "new"
+	// SlotExisting: storage already holds these bytes under the key; no upload is needed.
+	SlotExisting SlotType = "existing"
+	// SlotUpdate: storage holds an older object under the key; uploading replaces it.
+	SlotUpdate SlotType = "update"
+)
+
+// Slot is an upload slot: where and how to send the bytes, and the key the
+// connector platform will know them by.
+type Slot struct {
+	ID  string
+	Key string
+	// URL, Method and Headers are exactly what a client must send; the
+	// storage refuses a request that differs.
+	URL            string
+	Method         string
+	Headers        map[string]string
+	ExpiresAt      time.Time
+	Type           SlotType
+	StorageBackend string
+}
+
+// Body is bytes ready for upload: hashed, sized and readable again from the
+// start as often as an upload is tried.
+type Body struct {
+	Data io.ReaderAt
+	Size int64
+	MD5  [16]byte
+}
+
+// Reader returns a fresh reader over the whole body.
+func (b Body) Reader() *io.SectionReader { return io.NewSectionReader(b.Data, 0, b.Size) }
+
+// Provider is a storage platform. Upload is only called for slots whose
+// Type is not SlotExisting, and returns nil only once the storage has
+// acknowledged all of the bytes.
+type Provider interface {
+	RequestUpload(ctx context.Context, req UploadRequest) (Slot, error)
+	Upload(ctx context.Context, slot Slot, body Body) error
+}
+
+// Descriptor is a connector file_uploadable value.
+type Descriptor struct {
+	Name     string
+	Mimetype string
+	S3Key    string
+}
+
+// StageURLRequest asks a platform to fetch a URL itself.
+type StageURLRequest struct {
+	URL         string
+	ToolkitSlug string
+	ToolSlug    string
+}
+
+// URLStager is implemented by platforms that fetch URLs server-side (as
+// Recoup does); the tools hand such URLs over instead of fetching them.
+type URLStager interface {
+	StageURL(ctx context.Context, req StageURLRequest) (Descriptor, error)
+}
+
+// Handler is implemented by providers whose upload URLs filestage itself
+// serves; the transport mounts Handler at Pattern.
+type Handler interface {
+	Pattern() string
+	http.Handler
+}
+
+// Settings is what a provider may be configured with.
+type Settings struct {
+	// DataDir is where a provider may keep files and secrets of its own.
+	DataDir string
+	// PublicURL is the base URL at which filestage's own HTTP listener is
+	// reached by whoever uploads (no trailing slash).
+	PublicURL string
+	// MaxBytes is the largest object a provider should accept.
+	MaxBytes int64
+	// Getenv reads provider-specific settings.
+	Getenv func(string) string
+	Logger *slog.Logger
+}

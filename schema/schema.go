@@ -1,0 +1,98 @@
+// Package schema holds the tools' request and response bodies, mirroring the
+// documented provider APIs field for field, and derives their JSON schemas.
+package schema
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/invopop/jsonschema"
+)
+
+// StageRequest mirrors Recoup's UploadConnectorFileRequest, plus two
+// optional extras.
+type StageRequest struct {
+	URL         string `json:"url" jsonschema:"format=uri" jsonschema_description:"Where the file's bytes are: an http(s) URL that filestage fetches server-side. Required."`
+	ToolSlug    string `json:"toolSlug" jsonschema:"pattern=^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$" jsonschema_description:"The action slug the file will be attached to, UPPERCASE_SNAKE_CASE (e.g. GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE). Required."`
+	Filename    string `json:"filename,omitempty" jsonschema_description:"Name to store the file under. Default: from the response's Content-Disposition, else the URL path, else generated with an extension that fits the content."`
+	ToolkitSlug string `json:"toolkitSlug,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$" jsonschema_description:"The app the action belongs to (e.g. gmail). Default: the first segment of toolSlug, lower-cased."`
+}
+
+// Descriptor is a connector file_uploadable value.
+type Descriptor struct {
+	Name     string `json:"name" jsonschema_description:"Stored filename."`
+	Mimetype string `json:"mimetype" jsonschema_description:"MIME type of the stored file."`
+	S3Key    string `json:"s3key" jsonschema_description:"Connector storage key."`
+}
+
+// StageResponse mirrors Recoup's UploadConnectorFileResponse: the first four
+// fields are exactly what goes into a file_uploadable argument.
+type StageResponse struct {
+	Success  bool   `json:"success"`
+	Name     string `json:"name" jsonschema_description:"Stored filename."`
+	Mimetype string `json:"mimetype" jsonschema_description:"MIME type detected from the bytes."`
+	S3Key    string `json:"s3key" jsonschema_description:"Connector storage key. Pass it with name and mimetype in the action's file_uploadable argument."`
+	Size     *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes."`
+	MD5      string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex."`
+	Type     string `json:"type,omitempty" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"existing when storage already held these bytes and nothing was uploaded."`
+}
+
+// PresignRequest mirrors Composio's POST /api/v3/files/upload/request body,
+// plus the optional size.
+type PresignRequest struct {
+	ToolkitSlug string `json:"toolkit_slug" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$" jsonschema_description:"Slug of the app the file belongs to, e.g. gmail, slack, github."`
+	ToolSlug    string `json:"tool_slug" jsonschema:"pattern=^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$" jsonschema_description:"Slug of the action the file belongs to, e.g. GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE."`
+	Filename    string `json:"filename" jsonschema_description:"Name of the original file, e.g. quarterly_report.pdf."`
+	Mimetype    string `json:"mimetype" jsonschema_description:"MIME type of the original file, e.g. application/pdf, image/png."`
+	MD5         string `json:"md5" jsonschema_description:"MD5 of the file: 32 hex characters, or base64 of the 16 digest bytes."`
+	Size        *int64 `json:"size,omitempty" jsonschema:"minimum=0" jsonschema_description:"Size in bytes. When given, the upload must be exactly this long."`
+}
+
+// Metadata mirrors Composio's response metadata.
+type Metadata struct {
+	StorageBackend string `json:"storage_backend" jsonschema_description:"Storage backend behind the URL (local, s3, azure_blob_storage, ...)."`
+}
+
+// PresignResponse mirrors Composio's 200 body and adds what a client needs
+// to upload without guessing.
+type PresignResponse struct {
+	ID              string            `json:"id" jsonschema_description:"ID of the request file."`
+	Key             string            `json:"key" jsonschema_description:"Object storage location; the s3key of the descriptor."`
+	NewPresignedURL string            `json:"new_presigned_url" jsonschema_description:"Presigned URL to upload to."`
+	Type            string            `json:"type" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"new: upload the bytes. existing: storage already holds these bytes under key; no upload is needed. update: upload replaces the stored object."`
+	Metadata        Metadata          `json:"metadata"`
+	Method          string            `json:"method" jsonschema_description:"HTTP method of the upload, e.g. PUT."`
+	Headers         map[string]string `json:"headers" jsonschema_description:"Send exactly these headers with the upload; the storage refuses others."`
+	ExpiresAt       time.Time         `json:"expires_at" jsonschema_description:"When the URL stops working."`
+	FileUploadable  Descriptor        `json:"file_uploadable" jsonschema_description:"The descriptor to put in the action's file_uploadable argument once uploaded."`
+}
+
+// ErrorBody mirrors Composio's error envelope.
+type ErrorBody struct {
+	Message      string   `json:"message"`
+	Code         int      `json:"code"`
+	Slug         string   `json:"slug"`
+	Status       int      `json:"status"`
+	RequestID    string   `json:"request_id,omitempty"`
+	SuggestedFix string   `json:"suggested_fix,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
+}
+
+// ErrorEnvelope is the JSON text of every tool error.
+type ErrorEnvelope struct {
+	Error ErrorBody `json:"error"`
+}
+
+// For returns the JSON schema of T, inlined, without $schema or $id: MCP
+// reads tool schemas as JSON Schema 2020-12 objects.
+func For[T any]() json.RawMessage {
+	r := jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true}
+	s := r.Reflect(new(T))
+	s.Version = ""
+	s.ID = ""
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // the types above always marshal
+	}
+	return b
+}

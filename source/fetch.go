@@ -1,0 +1,194 @@
+// Package source opens the bytes a tool is asked to stage: it fetches
+// http(s) URLs behind an SSRF guard, and names and types what it fetched.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"time"
+
+	"code.dny.dev/ssrf"
+)
+
+// Errors a caller can tell apart with errors.Is.
+var (
+	// ErrScheme: the URL's scheme is not one this source reads.
+	ErrScheme = errors.New("unsupported URL scheme")
+	// ErrRefused: the URL points at an address filestage must not reach.
+	ErrRefused = errors.New("refused: the address is private, loopback, link-local or otherwise not public")
+	// ErrTooLarge: the source announced more bytes than the cap.
+	ErrTooLarge = errors.New("larger than the byte cap")
+	// ErrStatus: the server answered with a status other than 2xx.
+	ErrStatus = errors.New("unexpected HTTP status")
+	// ErrUnreachable: the source could not be reached or stopped answering.
+	ErrUnreachable = errors.New("unreachable")
+)
+
+// MaxRedirects is how many redirects a fetch follows.
+const MaxRedirects = 5
+
+// Options configure a Fetcher.
+type Options struct {
+	// AllowPrivate lifts the SSRF guard, for development and tests only.
+	AllowPrivate bool
+	// MaxBytes is the largest body accepted.
+	MaxBytes int64
+	// Timeout bounds a whole fetch, body included; zero means 15 minutes.
+	Timeout time.Duration
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Fetcher opens http(s) URLs. Every connection it makes, redirects
+// included, is checked at dial time against the resolved address, so a DNS
+// answer that changes between check and connect does not get around it.
+type Fetcher struct {
+	client  *http.Client
+	opts    Options
+	timeout time.Duration
+}
+
+// NewFetcher returns a Fetcher with its own transport.
+func NewFetcher(o Options) *Fetcher {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !o.AllowPrivate {
+		dialer.Control = ssrf.New(ssrf.WithAnyPort()).Safe
+	}
+	tr := &http.Transport{
+		// No proxy: a proxy would make the guard check the proxy's address
+		// instead of the destination's.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          16,
+		ForceAttemptHTTP2:     true,
+	}
+	f := &Fetcher{opts: o, timeout: o.Timeout}
+	if f.timeout == 0 {
+		f.timeout = 15 * time.Minute
+	}
+	f.client = &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > MaxRedirects {
+				return fmt.Errorf("more than %d redirects", MaxRedirects)
+			}
+			if err := checkScheme(req.URL); err != nil {
+				return fmt.Errorf("redirect to %s: %w", req.URL.Redacted(), err)
+			}
+			return nil
+		},
+	}
+	return f
+}
+
+// Source is an opened body and what its server said about it.
+type Source struct {
+	Body io.ReadCloser
+	// Size is the announced length, or -1.
+	Size int64
+	// ContentType is the server's Content-Type, a hint only.
+	ContentType string
+	// Name is the filename from Content-Disposition, else the last URL
+	// path segment; empty when neither gives one.
+	Name string
+}
+
+func checkScheme(u *url.URL) error {
+	switch u.Scheme {
+	case "http", "https":
+		return nil
+	}
+	return fmt.Errorf("%w %q: use an http:// or https:// URL", ErrScheme, u.Scheme)
+}
+
+// Open starts fetching rawURL. The caller must close the Body; the fetch's
+// time limit covers reading it.
+func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrScheme, err)
+	}
+	if err := checkScheme(u); err != nil {
+		return nil, err
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: the URL has no host", ErrScheme)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("%w: %v", ErrScheme, err)
+	}
+	if f.opts.UserAgent != "" {
+		req.Header.Set("User-Agent", f.opts.UserAgent)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, classify(err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("%w %s from %s", ErrStatus, resp.Status, resp.Request.URL.Redacted())
+	}
+	if f.opts.MaxBytes > 0 && resp.ContentLength > f.opts.MaxBytes {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("%w: the server announced %d bytes, the cap is %d", ErrTooLarge, resp.ContentLength, f.opts.MaxBytes)
+	}
+	return &Source{
+		Body:        &body{ReadCloser: resp.Body, cancel: cancel},
+		Size:        resp.ContentLength,
+		ContentType: resp.Header.Get("Content-Type"),
+		Name:        nameFrom(resp.Header.Get("Content-Disposition"), resp.Request.URL),
+	}, nil
+}
+
+// classify turns a client error into one of the package's errors, keeping
+// the cause in the chain.
+func classify(err error) error {
+	if errors.Is(err, ErrScheme) {
+		return err
+	}
+	for _, refused := range []error{ssrf.ErrProhibitedIP, ssrf.ErrProhibitedPort, ssrf.ErrProhibitedNetwork, ssrf.ErrInvalidHostPort} {
+		if errors.Is(err, refused) {
+			return fmt.Errorf("%w (%w)", ErrRefused, err)
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
+}
+
+type body struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *body) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// nameFrom prefers the server's Content-Disposition filename, then the last
+// segment of the final URL's path.
+func nameFrom(disposition string, u *url.URL) string {
+	if _, params, err := mime.ParseMediaType(disposition); err == nil {
+		if n := SanitizeName(params["filename"]); n != "" {
+			return n
+		}
+	}
+	return SanitizeName(path.Base(u.Path))
+}

@@ -1,0 +1,106 @@
+// Package spool copies a stream into a temporary file while hashing it, so
+// that bytes of any size are read once, held in constant memory and can be
+// replayed for an upload.
+package spool
+
+import (
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// HeadSize is how many leading bytes are kept in memory for content sniffing.
+const HeadSize = 3072
+
+// ErrTooLarge is returned when the stream is longer than the cap.
+var ErrTooLarge = errors.New("larger than the byte cap")
+
+const bufSize = 256 << 10
+
+// bufs keeps copy buffers between calls so the hot loop allocates nothing.
+var bufs = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// File is a spooled stream. It removes itself on Close unless it was kept.
+type File struct {
+	f    *os.File
+	Size int64
+	MD5  [16]byte
+	// Head is the first HeadSize bytes (fewer if the stream was shorter).
+	Head []byte
+}
+
+// Write copies r into a new temporary file in dir, at most max bytes. On
+// any error nothing is left behind.
+func Write(r io.Reader, dir string, max int64) (_ *File, err error) {
+	f, err := os.CreateTemp(dir, ".spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	h := md5.New()
+	head := &headWriter{max: HeadSize}
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h, head), io.LimitReader(r, max+1), *bp)
+	if err != nil {
+		return nil, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
+	}
+	if n > max {
+		return nil, fmt.Errorf("spool: more than %d bytes: %w", max, ErrTooLarge)
+	}
+	sp := &File{f: f, Size: n, Head: head.b}
+	h.Sum(sp.MD5[:0])
+	return sp, nil
+}
+
+// ReadAt reads the spooled bytes.
+func (s *File) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+// Keep makes the spooled bytes durable at path, replacing what was there.
+// The rename is atomic: readers of path see the old bytes or all of the new.
+func (s *File) Keep(path string) error {
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("spool: sync: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Rename(s.f.Name(), path); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
+}
+
+// Close removes the spooled file unless it was kept. It is safe to call
+// more than once.
+func (s *File) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	err := errors.Join(s.f.Close(), os.Remove(s.f.Name()))
+	s.f = nil
+	return err
+}
+
+type headWriter struct {
+	b   []byte
+	max int
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if room := w.max - len(w.b); room > 0 {
+		w.b = append(w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,82 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/schema"
+)
+
+// PresignName is the tool's name.
+const PresignName = "request_presigned_upload"
+
+// PresignTool describes request_presigned_upload.
+func PresignTool() mcp.Tool {
+	return mcp.NewTool(PresignName,
+		mcp.WithDescription("Request a presigned upload URL for a file whose MD5 you know. "+
+			"PUT the bytes to new_presigned_url with exactly the returned method and headers (skip the upload when type is existing), "+
+			"then embed file_uploadable {name, mimetype, s3key} in the connector action's file_uploadable argument."),
+		mcp.WithRawInputSchema(schema.For[schema.PresignRequest]()),
+		mcp.WithRawOutputSchema(schema.For[schema.PresignResponse]()),
+		mcp.WithTitleAnnotation("Request a presigned upload URL"),
+		mcp.WithReadOnlyHintAnnotation(false),
+		mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(true),
+	)
+}
+
+// Presign asks the provider for an upload slot.
+func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema.PresignResponse, error) {
+	var (
+		req providers.UploadRequest
+		err error
+	)
+	if req.ToolkitSlug, err = checkToolkitSlug("toolkit_slug", in.ToolkitSlug); err != nil {
+		return schema.PresignResponse{}, err
+	}
+	if req.ToolSlug, err = checkToolSlug("tool_slug", in.ToolSlug); err != nil {
+		return schema.PresignResponse{}, err
+	}
+	if req.Filename, err = checkFilename("filename", in.Filename, true); err != nil {
+		return schema.PresignResponse{}, err
+	}
+	if req.Mimetype, err = checkMimetype("mimetype", in.Mimetype); err != nil {
+		return schema.PresignResponse{}, err
+	}
+	if req.MD5, err = parseMD5("md5", in.MD5); err != nil {
+		return schema.PresignResponse{}, err
+	}
+	req.Size = -1
+	if in.Size != nil {
+		switch size := *in.Size; {
+		case size < 0:
+			return schema.PresignResponse{}, invalid("size", fmt.Sprintf("must not be negative, got %d", size), "Pass the file's size in bytes, or leave size out.")
+		case size > s.MaxBytes:
+			return schema.PresignResponse{}, &Error{Status: 413, Slug: "FILE_TOO_LARGE",
+				Message: fmt.Sprintf("size: %d bytes is over the cap of %d", size, s.MaxBytes),
+				Fix:     "Upload a smaller file, or raise the cap with --max-bytes (FILESTAGE_MAX_BYTES)."}
+		default:
+			req.Size = size
+		}
+	}
+	slot, err := s.Provider.RequestUpload(ctx, req)
+	if err != nil {
+		return schema.PresignResponse{}, storageError("requesting an upload slot", err)
+	}
+	s.Logger.InfoContext(ctx, "presigned", "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
+	return schema.PresignResponse{
+		ID:              slot.ID,
+		Key:             slot.Key,
+		NewPresignedURL: slot.URL,
+		Type:            string(slot.Type),
+		Metadata:        schema.Metadata{StorageBackend: slot.StorageBackend},
+		Method:          slot.Method,
+		Headers:         slot.Headers,
+		ExpiresAt:       slot.ExpiresAt.UTC(),
+		FileUploadable:  schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
+	}, nil
+}

@@ -1,0 +1,145 @@
+package tools
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/schema"
+	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/spool"
+)
+
+// StageName is the tool's name.
+const StageName = "stage_connector_file"
+
+// StageTool describes stage_connector_file.
+func StageTool() mcp.Tool {
+	return mcp.NewTool(StageName,
+		mcp.WithDescription("Stage a file into connector storage so it can be attached to a connector action that takes a file_uploadable argument. "+
+			"filestage fetches the URL server-side, detects the MIME type from the bytes, hashes and uploads them, and returns the descriptor {name, mimetype, s3key} to embed in the action's file_uploadable argument."),
+		mcp.WithRawInputSchema(schema.For[schema.StageRequest]()),
+		mcp.WithRawOutputSchema(schema.For[schema.StageResponse]()),
+		mcp.WithTitleAnnotation("Stage a file for a connector action"),
+		mcp.WithReadOnlyHintAnnotation(false),
+		mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(true),
+	)
+}
+
+// Stage fetches, hashes and uploads a file, and returns its descriptor.
+func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.StageResponse, error) {
+	start := time.Now()
+	rawURL := strings.TrimSpace(in.URL)
+	if rawURL == "" {
+		return schema.StageResponse{}, invalid("url", "is required", "Pass the http(s) URL of the file to stage.")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return schema.StageResponse{}, invalid("url", "is not an absolute URL", "Pass a full URL such as https://example.com/report.pdf.")
+	}
+	toolSlug, err := checkToolSlug("toolSlug", in.ToolSlug)
+	if err != nil {
+		return schema.StageResponse{}, err
+	}
+	toolkit := toolkitOf(toolSlug)
+	if in.ToolkitSlug != "" {
+		if toolkit, err = checkToolkitSlug("toolkitSlug", in.ToolkitSlug); err != nil {
+			return schema.StageResponse{}, err
+		}
+	}
+	name, err := checkFilename("filename", in.Filename, false)
+	if err != nil {
+		return schema.StageResponse{}, err
+	}
+
+	if st, ok := s.Provider.(providers.URLStager); ok {
+		d, err := st.StageURL(ctx, providers.StageURLRequest{URL: rawURL, ToolkitSlug: toolkit, ToolSlug: toolSlug})
+		if err != nil {
+			return schema.StageResponse{}, storageError("staging the URL", err)
+		}
+		return schema.StageResponse{Success: true, Name: d.Name, Mimetype: d.Mimetype, S3Key: d.S3Key}, nil
+	}
+
+	src, err := s.Fetcher.Open(ctx, rawURL)
+	if err != nil {
+		return schema.StageResponse{}, sourceError(err)
+	}
+	defer src.Body.Close()
+	sp, err := spool.Write(src.Body, s.SpoolDir, s.MaxBytes)
+	if err != nil {
+		return schema.StageResponse{}, sourceError(err)
+	}
+	defer sp.Close()
+	if src.Size >= 0 && sp.Size != src.Size {
+		return schema.StageResponse{}, sourceError(fmt.Errorf("%w: the body ended after %d of %d announced bytes", source.ErrUnreachable, sp.Size, src.Size))
+	}
+
+	if name == "" {
+		name = src.Name
+	}
+	mimeType := source.DetectType(sp.Head, src.ContentType, name)
+	name = source.FileName(name, mimeType, sp.MD5)
+
+	slot, err := s.Provider.RequestUpload(ctx, providers.UploadRequest{
+		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sp.MD5, Size: sp.Size,
+	})
+	if err != nil {
+		return schema.StageResponse{}, storageError("requesting an upload slot", err)
+	}
+	if slot.Type != providers.SlotExisting {
+		if err := s.Provider.Upload(ctx, slot, providers.Body{Data: sp, Size: sp.Size, MD5: sp.MD5}); err != nil {
+			return schema.StageResponse{}, storageError("uploading", err)
+		}
+	}
+	s.Logger.InfoContext(ctx, "staged", "tool", toolSlug, "source_host", u.Host, "key", slot.Key,
+		"bytes", sp.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
+	size := sp.Size
+	return schema.StageResponse{
+		Success:  true,
+		Name:     name,
+		Mimetype: mimeType,
+		S3Key:    slot.Key,
+		Size:     &size,
+		MD5:      hex.EncodeToString(sp.MD5[:]),
+		Type:     string(slot.Type),
+	}, nil
+}
+
+// sourceError says what went wrong with the source and what to do about it.
+func sourceError(err error) error {
+	e := &Error{Status: 502, Slug: "SOURCE_UNREACHABLE", Message: "url: " + err.Error(), Err: err,
+		Fix: "Check that the URL is reachable without authentication and try again."}
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
+	case errors.Is(err, source.ErrScheme):
+		e.Status, e.Slug, e.Fix = 400, "INVALID_ARGUMENT", "Pass an http:// or https:// URL."
+	case errors.Is(err, source.ErrRefused):
+		e.Status, e.Slug, e.Fix = 403, "SOURCE_REFUSED", "Use a publicly reachable URL. For local development only, start filestage with --allow-private-urls."
+	case errors.Is(err, source.ErrTooLarge), errors.Is(err, spool.ErrTooLarge):
+		e.Status, e.Slug, e.Fix = 413, "SOURCE_TOO_LARGE", "Stage a smaller file, or raise the cap with --max-bytes (FILESTAGE_MAX_BYTES)."
+	case errors.Is(err, source.ErrStatus):
+		e.Slug, e.Fix = "SOURCE_HTTP_ERROR", "Check that the URL is right and publicly readable (no login, not expired)."
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Status, e.Slug, e.Fix = 504, "SOURCE_TIMEOUT", "The source was too slow; try again or use a faster host."
+	}
+	return e
+}
+
+// storageError reports a provider failure; nothing was stored for the caller.
+func storageError(doing string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return &Error{Status: 499, Slug: "CANCELLED", Message: "the call was cancelled; nothing was stored", Fix: "Call the tool again if the file is still needed.", Err: err}
+	}
+	return &Error{Status: 502, Slug: "STORAGE_ERROR", Message: "storage failed while " + doing + ": " + err.Error(), Err: err,
+		Fix: "Nothing was stored. Try again; if it keeps failing, check the provider's settings."}
+}

@@ -1,0 +1,165 @@
+// Package tools defines filestage's MCP tools: it validates their input,
+// orchestrates source, spool and provider, and shapes every failure into a
+// tool error the model can act on.
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/schema"
+	"github.com/filestage/filestage/source"
+)
+
+// Service holds what the tools work with.
+type Service struct {
+	Provider providers.Provider
+	Fetcher  *source.Fetcher
+	// SpoolDir holds fetched bytes while they are hashed and uploaded.
+	SpoolDir string
+	MaxBytes int64
+	Logger   *slog.Logger
+}
+
+const instructions = `filestage puts files where connector platforms can attach them.
+To attach a file to a connector action (GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE, ...), call stage_connector_file with the file's URL and the action's toolSlug, then put {name, mimetype, s3key} from the result into the action's file_uploadable argument.
+When the client holds the bytes itself, call request_presigned_upload with their MD5, PUT the bytes to the returned URL with exactly the returned headers, then use file_uploadable from the result.`
+
+// NewServer returns an MCP server offering the tools; opts are added after
+// filestage's own.
+func NewServer(version string, svc *Service, opts ...server.ServerOption) *server.MCPServer {
+	opts = append([]server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithRecovery(),
+		server.WithInstructions(instructions),
+	}, opts...)
+	s := server.NewMCPServer("filestage", version, opts...)
+	s.AddTool(StageTool(), handle(svc.Stage))
+	s.AddTool(PresignTool(), handle(svc.Presign))
+	return s
+}
+
+// handle adapts a typed tool function. Every failure, bad arguments
+// included, becomes a tool error result, never a protocol error: the model
+// must see it to correct itself.
+func handle[In, Out any](fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var in In
+		if err := decodeArgs(req, &in); err != nil {
+			return errorResult(err), nil
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return errorResult(err), nil
+		}
+		text, err := json.Marshal(out)
+		if err != nil {
+			return errorResult(err), nil
+		}
+		return mcp.NewToolResultStructured(out, string(text)), nil
+	}
+}
+
+// Error is a tool failure shaped like Composio's error envelope.
+type Error struct {
+	Status  int
+	Slug    string
+	Message string
+	Fix     string
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// invalid reports a bad argument, naming the field and the fix.
+func invalid(field, problem, fix string) *Error {
+	return &Error{Status: 400, Slug: "INVALID_ARGUMENT", Message: field + ": " + problem, Fix: fix}
+}
+
+// errorResult renders err as the JSON envelope in text content. It is not
+// put in structuredContent: clients validate that against the output schema
+// even on error results.
+func errorResult(err error) *mcp.CallToolResult {
+	var te *Error
+	if !errors.As(err, &te) {
+		te = &Error{Status: 500, Slug: "INTERNAL_ERROR", Message: err.Error(), Fix: "Try again; if it keeps failing, report it with filestage's log.", Err: err}
+	}
+	text, _ := json.Marshal(schema.ErrorEnvelope{Error: schema.ErrorBody{
+		Message:      te.Message,
+		Code:         te.Status,
+		Slug:         te.Slug,
+		Status:       te.Status,
+		SuggestedFix: te.Fix,
+	}})
+	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(text))}, IsError: true}
+}
+
+// decodeArgs decodes the call's arguments strictly: an unknown or mistyped
+// argument is reported with the field's name.
+func decodeArgs(req mcp.CallToolRequest, dst any) error {
+	raw := req.Params.RawArguments
+	if len(raw) == 0 {
+		var err error
+		if raw, err = json.Marshal(req.Params.Arguments); err != nil {
+			return invalid("arguments", "cannot be read as JSON", "Pass the arguments as a JSON object.")
+		}
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		return nil
+	}
+	fields := "Arguments are: " + strings.Join(fieldNames(dst), ", ") + "."
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return invalid(typeErr.Field, fmt.Sprintf("must be %s, got a JSON %s", kindName(typeErr.Type), typeErr.Value), "Pass "+typeErr.Field+" as "+kindName(typeErr.Type)+".")
+	case errors.As(err, &typeErr):
+		return invalid("arguments", "must be a JSON object, got a JSON "+typeErr.Value, "Pass the arguments as an object. "+fields)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return invalid(name, "is not an argument of this tool", "Remove it or check its spelling. "+fields)
+	}
+	return invalid("arguments", "are not valid JSON: "+err.Error(), "Pass the arguments as a JSON object. "+fields)
+}
+
+func fieldNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n != "" && n != "-" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func kindName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return "a whole number"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a " + t.Kind().String()
+}

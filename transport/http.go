@@ -1,0 +1,171 @@
+// Package transport carries MCP to clients: stdio for desktop clients, and
+// streamable HTTP plus legacy SSE on one listener for agent platforms, with
+// bearer auth, Origin checks and graceful shutdown.
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/config"
+)
+
+// Paths served over HTTP.
+const (
+	PathMCP     = "/mcp"
+	PathSSE     = "/sse"
+	PathMessage = "/message"
+	PathHealth  = "/healthz"
+)
+
+// HTTPOptions configure the HTTP transport.
+type HTTPOptions struct {
+	// AuthToken, when set, is required as a bearer token on the MCP paths.
+	AuthToken string
+	// AllowedOrigins are browser origins allowed besides loopback ones.
+	AllowedOrigins []string
+	// Routes are further handlers by ServeMux pattern, served without the
+	// bearer token (the local provider's signed upload URLs).
+	Routes map[string]http.Handler
+	Logger *slog.Logger
+}
+
+// HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
+type HTTP struct {
+	mux        *http.ServeMux
+	streamable *server.StreamableHTTPServer
+	sse        *server.SSEServer
+}
+
+// NewHTTP builds the HTTP handler for s.
+func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
+	h := &HTTP{
+		mux: http.NewServeMux(),
+		streamable: server.NewStreamableHTTPServer(s,
+			server.WithEndpointPath(PathMCP),
+			server.WithHeartbeatInterval(30*time.Second),
+			server.WithStreamableHTTPLogger(o.Logger),
+		),
+		sse: server.NewSSEServer(s,
+			server.WithSSEEndpoint(PathSSE),
+			server.WithMessageEndpoint(PathMessage),
+			server.WithKeepAlive(true),
+		),
+	}
+	guard := func(next http.Handler) http.Handler {
+		return checkOrigin(o.AllowedOrigins, requireToken(o.AuthToken, next))
+	}
+	h.mux.Handle(PathMCP, guard(h.streamable))
+	h.mux.Handle(PathSSE, guard(h.sse))
+	h.mux.Handle(PathMessage, guard(h.sse))
+	h.mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	for pattern, handler := range o.Routes {
+		h.mux.Handle(pattern, handler)
+	}
+	return h
+}
+
+func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// CloseSessions ends every MCP session, which ends their long-lived streams.
+func (h *HTTP) CloseSessions(ctx context.Context) {
+	h.streamable.CloseSessions(ctx)
+	h.sse.CloseSessions()
+}
+
+// requireToken checks the bearer token in constant time; hashing first
+// keeps the comparison's length fixed too.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		gotSum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="filestage"`)
+			http.Error(w, "unauthorized: send Authorization: Bearer <FILESTAGE_AUTH_TOKEN>", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkOrigin refuses browser requests from origins that are neither
+// loopback nor allowed, as the MCP transport rules ask; requests without an
+// Origin header (non-browser clients) pass.
+func checkOrigin(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, allowed) {
+			http.Error(w, "forbidden: origin "+origin+" is not allowed (see --allowed-origins)", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func originAllowed(origin string, allowed []string) bool {
+	for _, a := range allowed {
+		if strings.EqualFold(origin, a) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	return config.IsLoopback(u.Host)
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets tool calls in flight finish (drain), closes the sessions
+// (closeSessions) so their streams end, and waits for handlers to return.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain *Drain, closeSessions func(context.Context), log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "addr", ln.Addr().String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	if drain != nil {
+		if err := drain.Wait(sctx); err != nil {
+			log.Warn("tool calls still running at shutdown deadline")
+		}
+	}
+	if closeSessions != nil {
+		closeSessions(sctx)
+	}
+	err := <-shut
+	if err != nil {
+		srv.Close()
+	}
+	if e := <-served; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
