@@ -15,18 +15,11 @@ const PresignName = "request_presigned_upload"
 
 // PresignTool describes request_presigned_upload.
 func PresignTool() mcp.Tool {
-	return mcp.NewTool(PresignName,
-		mcp.WithDescription("Request a presigned upload URL for a file whose MD5 you know. "+
+	return newTool(PresignName, "Request a presigned upload URL",
+		"Request a presigned upload URL for a file whose MD5 you know. "+
 			"PUT the bytes to new_presigned_url with exactly the returned method and headers (skip the upload when type is existing), "+
-			"then embed file_uploadable {name, mimetype, s3key} in the connector action's file_uploadable argument."),
-		mcp.WithRawInputSchema(schema.For[schema.PresignRequest]()),
-		mcp.WithRawOutputSchema(schema.For[schema.PresignResponse]()),
-		mcp.WithTitleAnnotation("Request a presigned upload URL"),
-		mcp.WithReadOnlyHintAnnotation(false),
-		mcp.WithDestructiveHintAnnotation(false),
-		mcp.WithIdempotentHintAnnotation(true),
-		mcp.WithOpenWorldHintAnnotation(true),
-	)
+			"then embed file_uploadable {name, mimetype, s3key} in the connector action's file_uploadable argument.",
+		schema.For[schema.PresignRequest](), schema.For[schema.PresignResponse]())
 }
 
 // Presign asks the provider for an upload slot.

@@ -22,17 +22,10 @@ const StageName = "stage_connector_file"
 
 // StageTool describes stage_connector_file.
 func StageTool() mcp.Tool {
-	return mcp.NewTool(StageName,
-		mcp.WithDescription("Stage a file into connector storage so it can be attached to a connector action that takes a file_uploadable argument. "+
-			"filestage fetches the URL server-side, detects the MIME type from the bytes, hashes and uploads them, and returns the descriptor {name, mimetype, s3key} to embed in the action's file_uploadable argument."),
-		mcp.WithRawInputSchema(schema.For[schema.StageRequest]()),
-		mcp.WithRawOutputSchema(schema.For[schema.StageResponse]()),
-		mcp.WithTitleAnnotation("Stage a file for a connector action"),
-		mcp.WithReadOnlyHintAnnotation(false),
-		mcp.WithDestructiveHintAnnotation(false),
-		mcp.WithIdempotentHintAnnotation(true),
-		mcp.WithOpenWorldHintAnnotation(true),
-	)
+	return newTool(StageName, "Stage a file for a connector action",
+		"Stage a file into connector storage so it can be attached to a connector action that takes a file_uploadable argument. "+
+			"filestage fetches the URL server-side, detects the MIME type from the bytes, hashes and uploads them, and returns the descriptor {name, mimetype, s3key} to embed in the action's file_uploadable argument.",
+		schema.For[schema.StageRequest](), schema.For[schema.StageResponse]())
 }
 
 // Stage fetches, hashes and uploads a file, and returns its descriptor.

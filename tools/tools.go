@@ -163,3 +163,20 @@ func kindName(t reflect.Type) string {
 	}
 	return "a " + t.Kind().String()
 }
+
+// newTool describes a tool by its JSON schemas. Both tools change storage
+// but not destructively, and the same arguments give the same result.
+func newTool(name, title, description string, in, out json.RawMessage) mcp.Tool {
+	t := mcp.NewToolWithRawSchema(name, description, in)
+	t.RawOutputSchema = out
+	for _, opt := range []mcp.ToolOption{
+		mcp.WithTitleAnnotation(title),
+		mcp.WithReadOnlyHintAnnotation(false),
+		mcp.WithDestructiveHintAnnotation(false),
+		mcp.WithIdempotentHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(true),
+	} {
+		opt(&t)
+	}
+	return t
+}

@@ -1,0 +1,486 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/schema"
+)
+
+// server is one filestage started through run, as main starts it.
+type instance struct {
+	dataDir string
+	addr    string
+	logs    *syncBuffer
+	stdin   io.Reader
+	stdout  io.WriteCloser
+	cancel  context.CancelFunc
+	exit    chan int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// start runs filestage in-process with private URLs allowed (the test
+// sources are on loopback) and a fresh data directory.
+func start(t *testing.T, env map[string]string, args ...string) *instance {
+	t.Helper()
+	s := &instance{dataDir: t.TempDir(), logs: &syncBuffer{}, exit: make(chan int, 1)}
+	full := map[string]string{"FILESTAGE_DATA_DIR": s.dataDir, "FILESTAGE_ALLOW_PRIVATE_URLS": "true"}
+	for k, v := range env {
+		full[k] = v
+	}
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	s.stdin, s.stdout = stdoutR, stdinW
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ready := make(chan net.Addr, 1)
+	go func() {
+		code := run(ctx, args, stdinR, stdoutW, s.logs, func(k string) string { return full[k] }, func(a net.Addr) { ready <- a })
+		stdoutW.Close()
+		s.exit <- code
+	}()
+	select {
+	case a := <-ready:
+		s.addr = a.String()
+	case code := <-s.exit:
+		t.Fatalf("filestage exited with %d before listening:\n%s", code, s.logs)
+	}
+	t.Cleanup(func() {
+		s.stop(t)
+		if t.Failed() {
+			t.Logf("filestage log:\n%s", s.logs)
+		}
+	})
+	return s
+}
+
+// stop ends the server as a signal would and checks it exited cleanly.
+func (s *instance) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	s.stdout.Close()
+	select {
+	case code, ok := <-s.exit:
+		if ok && code != 0 {
+			t.Errorf("filestage exited with %d", code)
+		}
+		close(s.exit)
+	case <-time.After(40 * time.Second):
+		t.Errorf("filestage did not stop")
+	}
+}
+
+func connect(t *testing.T, c *client.Client) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Start's context lives as long as the connection (the SSE stream).
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("start client: %v", err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "filestage-test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// transports starts a server for each transport and returns a connected
+// client for it.
+var transports = []struct {
+	name    string
+	args    []string
+	connect func(t *testing.T, s *instance) *client.Client
+}{
+	{"stdio", nil, func(t *testing.T, s *instance) *client.Client {
+		return connect(t, client.NewClient(mcptransport.NewIO(s.stdin, s.stdout, io.NopCloser(strings.NewReader("")))))
+	}},
+	{"streamable-http", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, func(t *testing.T, s *instance) *client.Client {
+		c, err := client.NewStreamableHttpClient("http://" + s.addr + "/mcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return connect(t, c)
+	}},
+	{"sse", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, func(t *testing.T, s *instance) *client.Client {
+		c, err := client.NewSSEMCPClient("http://" + s.addr + "/sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return connect(t, c)
+	}},
+}
+
+func call(t *testing.T, c *client.Client, tool string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v", tool, err)
+	}
+	return res
+}
+
+// decode reads a successful result's structured content, and checks that
+// the text fallback says the same.
+func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %s", text(res))
+	}
+	var fromStructured, fromText T
+	raw, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &fromStructured); err != nil {
+		t.Fatalf("structured content %s: %v", raw, err)
+	}
+	if err := json.Unmarshal([]byte(text(res)), &fromText); err != nil {
+		t.Fatalf("text fallback: %v", err)
+	}
+	a, _ := json.Marshal(fromStructured)
+	b, _ := json.Marshal(fromText)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("structured content %s differs from text %s", a, b)
+	}
+	return fromStructured
+}
+
+func text(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+func toolError(t *testing.T, res *mcp.CallToolResult) schema.ErrorBody {
+	t.Helper()
+	if !res.IsError {
+		t.Fatalf("want a tool error, got %s", text(res))
+	}
+	if res.StructuredContent != nil {
+		t.Errorf("error result carries structuredContent %v; clients validate it against the output schema", res.StructuredContent)
+	}
+	var env schema.ErrorEnvelope
+	if err := json.Unmarshal([]byte(text(res)), &env); err != nil {
+		t.Fatalf("error text is not the JSON envelope: %v\n%s", err, text(res))
+	}
+	return env.Error
+}
+
+// pngBytes is a small valid PNG followed by random bytes, so every test
+// gets distinct content.
+func pngBytes(n int) []byte {
+	b := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"), make([]byte, n)...)
+	for i := 33; i < len(b); i++ {
+		b[i] = byte(rand.Uint32())
+	}
+	return b
+}
+
+func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+
+// sourceServer serves files by path on loopback, as an image host would.
+func sourceServer(t *testing.T, files map[string][]byte, contentType string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func checkTmpEmpty(t *testing.T, dataDir string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dataDir, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("temp file left behind: %s", e.Name())
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := start(t, nil, tr.args...)
+			c := tr.connect(t, s)
+
+			t.Run("list tools", func(t *testing.T) {
+				res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, tool := range res.Tools {
+					names = append(names, tool.Name)
+					if tool.OutputSchema.Type != "object" {
+						t.Errorf("%s: output schema type %q, want object", tool.Name, tool.OutputSchema.Type)
+					}
+				}
+				slices.Sort(names)
+				if want := []string{"request_presigned_upload", "stage_connector_file"}; !slices.Equal(names, want) {
+					t.Errorf("tools %v, want %v", names, want)
+				}
+			})
+
+			img := pngBytes(200 << 10)
+			src := sourceServer(t, map[string][]byte{"/images/logo": img}, "application/octet-stream")
+
+			t.Run("stage", func(t *testing.T) {
+				out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+					"url": src.URL + "/images/logo", "toolSlug": "LINKEDIN_CREATE_LINKED_IN_POST",
+				}))
+				want := schema.StageResponse{Success: true, Name: "logo.png", Mimetype: "image/png", MD5: md5hex(img), Type: "new",
+					S3Key: "linkedin/LINKEDIN_CREATE_LINKED_IN_POST/" + md5hex(img) + ".png"}
+				if out.Size == nil || *out.Size != int64(len(img)) {
+					t.Errorf("size %v, want %d", out.Size, len(img))
+				}
+				if out.Size = nil; out != want {
+					t.Errorf("got %+v, want %+v", out, want)
+				}
+				stored, err := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(out.S3Key)))
+				if err != nil || !bytes.Equal(stored, img) {
+					t.Errorf("stored object differs from the source (err %v)", err)
+				}
+			})
+
+			t.Run("presign, PUT, then existing", func(t *testing.T) {
+				body := pngBytes(1 << 20)
+				sum := md5hex(body)
+				args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "photo.png", "mimetype": "image/png", "md5": sum}
+				out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+				if out.Type != "new" || out.Metadata.StorageBackend != "local" || out.FileUploadable.S3Key != out.Key || out.FileUploadable.Name != "photo.png" {
+					t.Fatalf("unexpected slot %+v", out)
+				}
+				req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
+				for k, v := range out.Headers {
+					req.Header.Set(k, v)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("PUT: %s", resp.Status)
+				}
+
+				again := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+				if again.Type != "existing" || again.Key != out.Key {
+					t.Errorf("second request: type %q key %q, want existing %q", again.Type, again.Key, out.Key)
+				}
+
+				// The same bytes staged from a URL are found, not uploaded again.
+				src := sourceServer(t, map[string][]byte{"/p/photo.png": body}, "image/png")
+				staged := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+					"url": src.URL + "/p/photo.png", "toolSlug": "GMAIL_SEND_EMAIL",
+				}))
+				if staged.Type != "existing" || staged.S3Key != out.Key || staged.MD5 != sum {
+					t.Errorf("stage of uploaded bytes: %+v, want existing %s", staged, out.Key)
+				}
+			})
+
+			t.Run("bad input is a tool error", func(t *testing.T) {
+				e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/images/logo", "toolSlug": "gmail_send_email"}))
+				if e.Slug != "INVALID_ARGUMENT" || !strings.Contains(e.Message, "toolSlug") || !strings.Contains(e.SuggestedFix, "GMAIL_SEND_EMAIL") {
+					t.Errorf("got %+v", e)
+				}
+				e = toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/missing.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
+				if e.Slug != "SOURCE_HTTP_ERROR" || !strings.Contains(e.Message, "404") {
+					t.Errorf("got %+v", e)
+				}
+			})
+			checkTmpEmpty(t, s.dataDir)
+		})
+	}
+}
+
+// TestPrivateURLsRefusedByDefault runs without --allow-private-urls: the
+// loopback source must never see a request.
+func TestPrivateURLsRefusedByDefault(t *testing.T) {
+	var hits int
+	var mu sync.Mutex
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer src.Close()
+	s := start(t, map[string]string{"FILESTAGE_ALLOW_PRIVATE_URLS": "false"})
+	c := transports[0].connect(t, s)
+	e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/x.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
+	if e.Slug != "SOURCE_REFUSED" || e.Status != 403 || !strings.Contains(e.SuggestedFix, "--allow-private-urls") {
+		t.Errorf("got %+v", e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Errorf("the private source saw %d requests", hits)
+	}
+}
+
+// TestGracefulShutdown stops the server while a stage is in flight over
+// each HTTP transport: the call must still complete.
+func TestGracefulShutdown(t *testing.T) {
+	for _, tr := range transports[1:] {
+		t.Run(tr.name, func(t *testing.T) {
+			body := pngBytes(64 << 10)
+			requested := make(chan struct{})
+			release := make(chan struct{})
+			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				w.Write(body[:1000])
+				w.(http.Flusher).Flush()
+				close(requested)
+				<-release
+				w.Write(body[1000:])
+			}))
+			defer src.Close()
+			s := start(t, nil, tr.args...)
+			c := tr.connect(t, s)
+			done := make(chan *mcp.CallToolResult, 1)
+			go func() {
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "stage_connector_file"
+				req.Params.Arguments = map[string]any{"url": src.URL + "/slow.png", "toolSlug": "SLACK_UPLOAD_FILE"}
+				res, err := c.CallTool(context.Background(), req)
+				if err != nil {
+					res = mcp.NewToolResultError("protocol error: " + err.Error())
+				}
+				done <- res
+			}()
+			select {
+			case <-requested:
+			case res := <-done:
+				t.Fatalf("call ended before the source was asked: %s", text(res))
+			}
+			s.cancel() // as SIGTERM would
+			time.Sleep(200 * time.Millisecond)
+			close(release)
+			out := decode[schema.StageResponse](t, <-done)
+			if out.MD5 != md5hex(body) {
+				t.Errorf("md5 %s, want %s", out.MD5, md5hex(body))
+			}
+		})
+	}
+}
+
+func TestHTTPBearerAuth(t *testing.T) {
+	const token = "s3cret-token-for-tests"
+	s := start(t, map[string]string{"FILESTAGE_AUTH_TOKEN": token}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+
+	bad, err := client.NewStreamableHttpClient("http://"+s.addr+"/mcp", mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer wrong"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bad.Start(ctx)
+	if _, err := bad.Initialize(ctx, mcp.InitializeRequest{}); err == nil {
+		t.Error("initialize with a wrong token succeeded")
+	}
+	bad.Close()
+
+	for _, path := range []string{"/mcp", "/sse"} {
+		var c *client.Client
+		hdr := map[string]string{"Authorization": "Bearer " + token}
+		if path == "/mcp" {
+			c, err = client.NewStreamableHttpClient("http://"+s.addr+path, mcptransport.WithHTTPHeaders(hdr))
+		} else {
+			c, err = client.NewSSEMCPClient("http://"+s.addr+path, mcptransport.WithHeaders(hdr))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		connect(t, c)
+	}
+	if strings.Contains(s.logs.String(), token) {
+		t.Error("the auth token appears in the log")
+	}
+}
+
+// TestBinaryOverStdio builds the real binary and drives it as Claude
+// Desktop would: a subprocess speaking MCP on stdin and stdout.
+func TestBinaryOverStdio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "filestage")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	c, err := client.NewStdioMCPClient(bin, []string{"FILESTAGE_DATA_DIR=" + dataDir, "FILESTAGE_ALLOW_PRIVATE_URLS=1", "HOME=" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	defer c.Close()
+	body := pngBytes(10 << 10)
+	src := sourceServer(t, map[string][]byte{"/a/chart": body}, "image/png")
+	out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/a/chart", "toolSlug": "GMAIL_SEND_EMAIL", "filename": "q3 chart.png"}))
+	if out.Name != "q3 chart.png" || out.Mimetype != "image/png" || out.MD5 != md5hex(body) {
+		t.Errorf("got %+v", out)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "objects", filepath.FromSlash(out.S3Key))); err != nil {
+		t.Errorf("object not stored: %v", err)
+	}
+}
