@@ -104,6 +104,11 @@ func (s *instance) stop(t *testing.T) {
 
 func connect(t *testing.T, c *client.Client) *client.Client {
 	t.Helper()
+	return connectWith(t, c, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+}
+
+func connectWith(t *testing.T, c *client.Client, version string) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Start's context lives as long as the connection (the SSE stream).
@@ -111,7 +116,7 @@ func connect(t *testing.T, c *client.Client) *client.Client {
 		t.Fatalf("start client: %v", err)
 	}
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ProtocolVersion = version
 	init.Params.ClientInfo = mcp.Implementation{Name: "filestage-test", Version: "1"}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize: %v", err)
@@ -120,29 +125,31 @@ func connect(t *testing.T, c *client.Client) *client.Client {
 	return c
 }
 
-// transports starts a server for each transport and returns a connected
-// client for it.
+// transports lists how clients reach filestage: each starts a server with
+// args and connects a client speaking the given protocol version. The
+// 2026-07-28 protocol has no initialize handshake and no SSE transport.
 var transports = []struct {
-	name    string
-	args    []string
-	connect func(t *testing.T, s *instance) *client.Client
+	name     string
+	args     []string
+	versions []string
+	connect  func(t *testing.T, s *instance, version string) *client.Client
 }{
-	{"stdio", nil, func(t *testing.T, s *instance) *client.Client {
-		return connect(t, client.NewClient(mcptransport.NewIO(s.stdin, s.stdout, io.NopCloser(strings.NewReader("")))))
+	{"stdio", nil, []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION}, func(t *testing.T, s *instance, version string) *client.Client {
+		return connectWith(t, client.NewClient(mcptransport.NewIO(s.stdin, s.stdout, io.NopCloser(strings.NewReader("")))), version)
 	}},
-	{"streamable-http", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, func(t *testing.T, s *instance) *client.Client {
+	{"streamable-http", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION}, func(t *testing.T, s *instance, version string) *client.Client {
 		c, err := client.NewStreamableHttpClient("http://" + s.addr + "/mcp")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return connect(t, c)
+		return connectWith(t, c, version)
 	}},
-	{"sse", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, func(t *testing.T, s *instance) *client.Client {
+	{"sse", []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0"}, []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION}, func(t *testing.T, s *instance, version string) *client.Client {
 		c, err := client.NewSSEMCPClient("http://" + s.addr + "/sse")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return connect(t, c)
+		return connectWith(t, c, version)
 	}},
 }
 
@@ -252,98 +259,102 @@ func checkTmpEmpty(t *testing.T, dataDir string) {
 
 func TestEndToEnd(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			s := start(t, nil, tr.args...)
-			c := tr.connect(t, s)
-
-			t.Run("list tools", func(t *testing.T) {
-				res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names []string
-				for _, tool := range res.Tools {
-					names = append(names, tool.Name)
-					if tool.OutputSchema.Type != "object" {
-						t.Errorf("%s: output schema type %q, want object", tool.Name, tool.OutputSchema.Type)
-					}
-				}
-				slices.Sort(names)
-				if want := []string{"request_presigned_upload", "stage_connector_file"}; !slices.Equal(names, want) {
-					t.Errorf("tools %v, want %v", names, want)
-				}
+		for _, version := range tr.versions {
+			t.Run(tr.name+"/"+version, func(t *testing.T) {
+				s := start(t, nil, tr.args...)
+				testEndToEnd(t, s, tr.connect(t, s, version))
 			})
-
-			img := pngBytes(200 << 10)
-			src := sourceServer(t, map[string][]byte{"/images/logo": img}, "application/octet-stream")
-
-			t.Run("stage", func(t *testing.T) {
-				out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
-					"url": src.URL + "/images/logo", "toolSlug": "LINKEDIN_CREATE_LINKED_IN_POST",
-				}))
-				want := schema.StageResponse{Success: true, Name: "logo.png", Mimetype: "image/png", MD5: md5hex(img), Type: "new",
-					S3Key: "linkedin/LINKEDIN_CREATE_LINKED_IN_POST/" + md5hex(img) + ".png"}
-				if out.Size == nil || *out.Size != int64(len(img)) {
-					t.Errorf("size %v, want %d", out.Size, len(img))
-				}
-				if out.Size = nil; out != want {
-					t.Errorf("got %+v, want %+v", out, want)
-				}
-				stored, err := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(out.S3Key)))
-				if err != nil || !bytes.Equal(stored, img) {
-					t.Errorf("stored object differs from the source (err %v)", err)
-				}
-			})
-
-			t.Run("presign, PUT, then existing", func(t *testing.T) {
-				body := pngBytes(1 << 20)
-				sum := md5hex(body)
-				args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "photo.png", "mimetype": "image/png", "md5": sum}
-				out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
-				if out.Type != "new" || out.Metadata.StorageBackend != "local" || out.FileUploadable.S3Key != out.Key || out.FileUploadable.Name != "photo.png" {
-					t.Fatalf("unexpected slot %+v", out)
-				}
-				req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
-				for k, v := range out.Headers {
-					req.Header.Set(k, v)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("PUT: %s", resp.Status)
-				}
-
-				again := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
-				if again.Type != "existing" || again.Key != out.Key {
-					t.Errorf("second request: type %q key %q, want existing %q", again.Type, again.Key, out.Key)
-				}
-
-				// The same bytes staged from a URL are found, not uploaded again.
-				src := sourceServer(t, map[string][]byte{"/p/photo.png": body}, "image/png")
-				staged := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
-					"url": src.URL + "/p/photo.png", "toolSlug": "GMAIL_SEND_EMAIL",
-				}))
-				if staged.Type != "existing" || staged.S3Key != out.Key || staged.MD5 != sum {
-					t.Errorf("stage of uploaded bytes: %+v, want existing %s", staged, out.Key)
-				}
-			})
-
-			t.Run("bad input is a tool error", func(t *testing.T) {
-				e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/images/logo", "toolSlug": "gmail_send_email"}))
-				if e.Slug != "INVALID_ARGUMENT" || !strings.Contains(e.Message, "toolSlug") || !strings.Contains(e.SuggestedFix, "GMAIL_SEND_EMAIL") {
-					t.Errorf("got %+v", e)
-				}
-				e = toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/missing.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
-				if e.Slug != "SOURCE_HTTP_ERROR" || !strings.Contains(e.Message, "404") {
-					t.Errorf("got %+v", e)
-				}
-			})
-			checkTmpEmpty(t, s.dataDir)
-		})
+		}
 	}
+}
+
+func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
+	t.Run("list tools", func(t *testing.T) {
+		res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tool := range res.Tools {
+			names = append(names, tool.Name)
+			if tool.OutputSchema.Type != "object" {
+				t.Errorf("%s: output schema type %q, want object", tool.Name, tool.OutputSchema.Type)
+			}
+		}
+		slices.Sort(names)
+		if want := []string{"request_presigned_upload", "stage_connector_file"}; !slices.Equal(names, want) {
+			t.Errorf("tools %v, want %v", names, want)
+		}
+	})
+
+	img := pngBytes(200 << 10)
+	src := sourceServer(t, map[string][]byte{"/images/logo": img}, "application/octet-stream")
+
+	t.Run("stage", func(t *testing.T) {
+		out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+			"url": src.URL + "/images/logo", "toolSlug": "LINKEDIN_CREATE_LINKED_IN_POST",
+		}))
+		want := schema.StageResponse{Success: true, Name: "logo.png", Mimetype: "image/png", MD5: md5hex(img), Type: "new",
+			S3Key: "linkedin/LINKEDIN_CREATE_LINKED_IN_POST/" + md5hex(img) + ".png"}
+		if out.Size == nil || *out.Size != int64(len(img)) {
+			t.Errorf("size %v, want %d", out.Size, len(img))
+		}
+		if out.Size = nil; out != want {
+			t.Errorf("got %+v, want %+v", out, want)
+		}
+		stored, err := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(out.S3Key)))
+		if err != nil || !bytes.Equal(stored, img) {
+			t.Errorf("stored object differs from the source (err %v)", err)
+		}
+	})
+
+	t.Run("presign, PUT, then existing", func(t *testing.T) {
+		body := pngBytes(1 << 20)
+		sum := md5hex(body)
+		args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "photo.png", "mimetype": "image/png", "md5": sum}
+		out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+		if out.Type != "new" || out.Metadata.StorageBackend != "local" || out.FileUploadable.S3Key != out.Key || out.FileUploadable.Name != "photo.png" {
+			t.Fatalf("unexpected slot %+v", out)
+		}
+		req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
+		for k, v := range out.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT: %s", resp.Status)
+		}
+
+		again := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+		if again.Type != "existing" || again.Key != out.Key {
+			t.Errorf("second request: type %q key %q, want existing %q", again.Type, again.Key, out.Key)
+		}
+
+		// The same bytes staged from a URL are found, not uploaded again.
+		src := sourceServer(t, map[string][]byte{"/p/photo.png": body}, "image/png")
+		staged := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+			"url": src.URL + "/p/photo.png", "toolSlug": "GMAIL_SEND_EMAIL",
+		}))
+		if staged.Type != "existing" || staged.S3Key != out.Key || staged.MD5 != sum {
+			t.Errorf("stage of uploaded bytes: %+v, want existing %s", staged, out.Key)
+		}
+	})
+
+	t.Run("bad input is a tool error", func(t *testing.T) {
+		e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/images/logo", "toolSlug": "gmail_send_email"}))
+		if e.Slug != "INVALID_ARGUMENT" || !strings.Contains(e.Message, "toolSlug") || !strings.Contains(e.SuggestedFix, "GMAIL_SEND_EMAIL") {
+			t.Errorf("got %+v", e)
+		}
+		e = toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/missing.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
+		if e.Slug != "SOURCE_HTTP_ERROR" || !strings.Contains(e.Message, "404") {
+			t.Errorf("got %+v", e)
+		}
+	})
+	checkTmpEmpty(t, s.dataDir)
 }
 
 // TestPrivateURLsRefusedByDefault runs without --allow-private-urls: the
@@ -358,7 +369,7 @@ func TestPrivateURLsRefusedByDefault(t *testing.T) {
 	}))
 	defer src.Close()
 	s := start(t, map[string]string{"FILESTAGE_ALLOW_PRIVATE_URLS": "false"})
-	c := transports[0].connect(t, s)
+	c := transports[0].connect(t, s, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 	e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/x.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
 	if e.Slug != "SOURCE_REFUSED" || e.Status != 403 || !strings.Contains(e.SuggestedFix, "--allow-private-urls") {
 		t.Errorf("got %+v", e)
@@ -388,7 +399,7 @@ func TestGracefulShutdown(t *testing.T) {
 			}))
 			defer src.Close()
 			s := start(t, nil, tr.args...)
-			c := tr.connect(t, s)
+			c := tr.connect(t, s, tr.versions[0])
 			done := make(chan *mcp.CallToolResult, 1)
 			go func() {
 				req := mcp.CallToolRequest{}
