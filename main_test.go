@@ -461,17 +461,42 @@ func TestHTTPBearerAuth(t *testing.T) {
 	}
 }
 
+var build struct {
+	once sync.Once
+	dir  string
+	out  []byte
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// binary builds the real filestage binary once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		if build.dir, build.err = os.MkdirTemp("", "filestage-bin-"); build.err == nil {
+			build.out, build.err = exec.Command("go", "build", "-o", filepath.Join(build.dir, "filestage"), ".").CombinedOutput()
+		}
+	})
+	if build.err != nil {
+		t.Fatalf("go build: %v\n%s", build.err, build.out)
+	}
+	return filepath.Join(build.dir, "filestage")
+}
+
 // TestBinaryOverStdio builds the real binary and drives it as Claude
 // Desktop would: a subprocess speaking MCP on stdin and stdout.
 func TestBinaryOverStdio(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "filestage")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	dataDir := t.TempDir()
 	c, err := client.NewStdioMCPClient(bin, []string{"FILESTAGE_DATA_DIR=" + dataDir, "FILESTAGE_ALLOW_PRIVATE_URLS=1", "HOME=" + t.TempDir()})
 	if err != nil {

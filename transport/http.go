@@ -54,12 +54,17 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		streamable: server.NewStreamableHTTPServer(s,
 			server.WithEndpointPath(PathMCP),
 			server.WithHeartbeatInterval(30*time.Second),
+			// Clients that never send DELETE (the TypeScript SDK's close
+			// does not) would otherwise keep their sessions until shutdown.
+			server.WithSessionIdleTTL(time.Hour),
 			server.WithStreamableHTTPLogger(o.Logger),
 		),
 		sse: server.NewSSEServer(s,
 			server.WithSSEEndpoint(PathSSE),
 			server.WithMessageEndpoint(PathMessage),
 			server.WithKeepAlive(true),
+			// Without a CORS list mcp-go answers SSE with Allow-Origin: *.
+			server.WithSSECORS(server.WithCORSAllowedOrigins(o.AllowedOrigins...)),
 		),
 	}
 	guard := func(next http.Handler) http.Handler {
@@ -80,9 +85,18 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// sseFlushGrace is how long CloseSessions lets SSE streams write answers
+// already queued: mcp-go queues an SSE answer after the tool handler
+// returns, and a closed session drops what its stream has not yet written.
+const sseFlushGrace = 500 * time.Millisecond
+
 // CloseSessions ends every MCP session, which ends their long-lived streams.
 func (h *HTTP) CloseSessions(ctx context.Context) {
 	h.streamable.CloseSessions(ctx)
+	select {
+	case <-time.After(sseFlushGrace):
+	case <-ctx.Done():
+	}
 	h.sse.CloseSessions()
 }
 
