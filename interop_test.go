@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/filestage/filestage/internal/testfile"
 )
 
 // TestTypeScriptClient drives the built binary with the official TypeScript
@@ -32,7 +34,7 @@ func TestTypeScriptClient(t *testing.T) {
 		t.Skip(msg)
 	}
 	bin := binary(t)
-	body := pngBytes(100 << 10)
+	body := testfile.PNG(100 << 10)
 	src := sourceServer(t, map[string][]byte{"/images/logo": body}, "application/octet-stream")
 
 	for _, tc := range []struct{ transport, path string }{{"stdio", ""}, {"http", "/mcp"}, {"sse", "/sse"}} {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +24,7 @@ import (
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/schema"
 )
 
@@ -218,16 +218,6 @@ func toolError(t *testing.T, res *mcp.CallToolResult) schema.ErrorBody {
 	return env.Error
 }
 
-// pngBytes is a small valid PNG followed by random bytes, so every test
-// gets distinct content.
-func pngBytes(n int) []byte {
-	b := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"), make([]byte, n)...)
-	for i := 33; i < len(b); i++ {
-		b[i] = byte(rand.Uint32())
-	}
-	return b
-}
-
 func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
 // sourceServer serves files by path on loopback, as an image host would.
@@ -287,7 +277,7 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 		}
 	})
 
-	img := pngBytes(200 << 10)
+	img := testfile.PNG(200 << 10)
 	src := sourceServer(t, map[string][]byte{"/images/logo": img}, "application/octet-stream")
 
 	t.Run("stage", func(t *testing.T) {
@@ -309,7 +299,7 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 	})
 
 	t.Run("presign, PUT, then existing", func(t *testing.T) {
-		body := pngBytes(1 << 20)
+		body := testfile.PNG(1 << 20)
 		sum := md5hex(body)
 		args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "photo.png", "mimetype": "image/png", "md5": sum}
 		out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
@@ -386,7 +376,7 @@ func TestPrivateURLsRefusedByDefault(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	for _, tr := range transports[1:] {
 		t.Run(tr.name, func(t *testing.T) {
-			body := pngBytes(64 << 10)
+			body := testfile.PNG(64 << 10)
 			requested := make(chan struct{})
 			release := make(chan struct{})
 			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -510,7 +500,7 @@ func TestBinaryOverStdio(t *testing.T) {
 		t.Fatalf("initialize: %v", err)
 	}
 	defer c.Close()
-	body := pngBytes(10 << 10)
+	body := testfile.PNG(10 << 10)
 	src := sourceServer(t, map[string][]byte{"/a/chart": body}, "image/png")
 	out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/a/chart", "toolSlug": "GMAIL_SEND_EMAIL", "filename": "q3 chart.png"}))
 	if out.Name != "q3 chart.png" || out.Mimetype != "image/png" || out.MD5 != md5hex(body) {

@@ -5,19 +5,17 @@ import (
 	"crypto/md5"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/filestage/filestage/internal/testfile"
 )
 
 func TestWrite(t *testing.T) {
 	for _, n := range []int{0, 1, HeadSize - 1, HeadSize, HeadSize + 1, bufSize + 7, 3*bufSize + 1} {
 		dir := t.TempDir()
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rand.Uint32())
-		}
+		b := testfile.Random(n)
 		sp, err := Write(bytes.NewReader(b), dir, int64(n))
 		if err != nil {
 			t.Fatalf("%d bytes: %v", n, err)

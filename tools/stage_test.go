@@ -2,7 +2,6 @@ package tools
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,15 +28,6 @@ func serve(t *testing.T, path, contentType, disposition string, body []byte) str
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// pngHead is a PNG signature and header chunk followed by random bytes.
-func pngHead(n int) []byte {
-	b := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"), make([]byte, n)...)
-	for i := 33; i < len(b); i++ {
-		b[i] = byte(rand.Uint32())
-	}
-	return b
 }
 
 func TestStageSourceFaults(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
@@ -256,7 +257,7 @@ func TestStageHandsURLToProvidersThatFetch(t *testing.T) {
 func TestStageNeverDescribesBytesNotStored(t *testing.T) {
 	p := &fakeProvider{uploadErr: errors.New("connection reset by peer")}
 	f := newFixture(t, p, 1<<20)
-	src := serve(t, "/a.png", "image/png", "", pngHead(4096))
+	src := serve(t, "/a.png", "image/png", "", testfile.PNG(4096))
 	e := errorOf(t, f.call(t, StageName, map[string]any{"url": src + "/a.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
 	if e.Slug != "STORAGE_ERROR" || !strings.Contains(e.SuggestedFix, "Nothing was stored") {
 		t.Errorf("got %+v", e)
@@ -267,7 +268,7 @@ func TestStageNeverDescribesBytesNotStored(t *testing.T) {
 func TestStageSkipsUploadWhenStorageHasTheBytes(t *testing.T) {
 	p := &fakeProvider{slotType: providers.SlotExisting}
 	f := newFixture(t, p, 1<<20)
-	src := serve(t, "/a.png", "image/png", "", pngHead(4096))
+	src := serve(t, "/a.png", "image/png", "", testfile.PNG(4096))
 	res := f.call(t, StageName, map[string]any{"url": src + "/a.png", "toolSlug": "GMAIL_SEND_EMAIL"})
 	if res.IsError {
 		t.Fatal(res.Content)
@@ -281,7 +282,7 @@ func TestStageSkipsUploadWhenStorageHasTheBytes(t *testing.T) {
 }
 
 func TestStageNamesAndTypes(t *testing.T) {
-	png := pngHead(2048)
+	png := testfile.PNG(2048)
 	tests := []struct {
 		name, path, contentType, disposition string
 		body                                 []byte

@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/providers"
 )
 
@@ -42,14 +42,6 @@ func newHarness(t *testing.T, maxBytes int64) *harness {
 	mux.Handle(p.Pattern(), p)
 	h.p = p
 	return h
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rand.Uint32())
-	}
-	return b
 }
 
 func (h *harness) slot(t *testing.T, body []byte, size int64) providers.Slot {
@@ -96,7 +88,7 @@ func (h *harness) tmpEmpty(t *testing.T) {
 
 func TestUploadThroughSignedURL(t *testing.T) {
 	h := newHarness(t, 1<<20)
-	body := randomBytes(100_000)
+	body := testfile.Random(100_000)
 	s := h.slot(t, body, int64(len(body)))
 	if s.Type != providers.SlotNew || s.Method != http.MethodPut || s.StorageBackend != "local" {
 		t.Fatalf("slot %+v", s)
@@ -122,8 +114,8 @@ func TestUploadThroughSignedURL(t *testing.T) {
 // TestSignedURLRefusals: every way a PUT can differ from what was signed is
 // refused, and nothing is stored.
 func TestSignedURLRefusals(t *testing.T) {
-	body := randomBytes(50_000)
-	other := randomBytes(50_000)
+	body := testfile.Random(50_000)
+	other := testfile.Random(50_000)
 	otherMD5 := md5.Sum(other)
 	tests := []struct {
 		name   string
@@ -185,7 +177,7 @@ func TestSignedURLRefusals(t *testing.T) {
 
 func TestUploadOverTheCapIsRefused(t *testing.T) {
 	h := newHarness(t, 1000)
-	body := randomBytes(1001)
+	body := testfile.Random(1001)
 	s := h.slot(t, body, -1)
 	if resp := put(t, s.Method, s.URL, s.Headers, body); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", resp.StatusCode)
@@ -199,7 +191,7 @@ func TestUploadOverTheCapIsRefused(t *testing.T) {
 // TestCutConnectionStoresNothing sends half the body and hangs up.
 func TestCutConnectionStoresNothing(t *testing.T) {
 	h := newHarness(t, 1<<20)
-	body := randomBytes(200_000)
+	body := testfile.Random(200_000)
 	s := h.slot(t, body, int64(len(body)))
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(s.Method, s.URL, pr)
@@ -234,9 +226,9 @@ func TestCutConnectionStoresNothing(t *testing.T) {
 
 func TestDirectUploadVerifiesTheBytes(t *testing.T) {
 	h := newHarness(t, 1<<20)
-	body := randomBytes(10_000)
+	body := testfile.Random(10_000)
 	s := h.slot(t, body, int64(len(body)))
-	bad := providers.Body{Data: bytes.NewReader(randomBytes(10_000)), Size: 10_000, MD5: md5.Sum(body)}
+	bad := providers.Body{Data: bytes.NewReader(testfile.Random(10_000)), Size: 10_000, MD5: md5.Sum(body)}
 	if err := h.p.Upload(context.Background(), s, bad); err == nil {
 		t.Fatal("bytes with another MD5 were accepted")
 	}
@@ -261,7 +253,7 @@ func TestDirectUploadVerifiesTheBytes(t *testing.T) {
 // and the key file is private.
 func TestSigningKeyPersists(t *testing.T) {
 	h := newHarness(t, 1<<20)
-	body := randomBytes(1000)
+	body := testfile.Random(1000)
 	s := h.slot(t, body, -1)
 	p2, err := New(providers.Settings{DataDir: h.dataDir, PublicURL: h.srv.URL, MaxBytes: 1 << 20})
 	if err != nil {
