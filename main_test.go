@@ -345,6 +345,13 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 		}
 	})
 	checkTmpEmpty(t, s.dataDir)
+	key, err := os.ReadFile(filepath.Join(s.dataDir, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logs := s.logs.String(); strings.Contains(logs, "signature=") || strings.Contains(logs, hex.EncodeToString(key)) {
+		t.Error("an upload signature or the signing key appears in the log")
+	}
 }
 
 // TestPrivateURLsRefusedByDefault runs without --allow-private-urls: the
