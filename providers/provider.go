@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,6 +68,30 @@ func (b Body) Reader() *io.SectionReader { return io.NewSectionReader(b.Data, 0,
 type Provider interface {
 	RequestUpload(ctx context.Context, req UploadRequest) (Slot, error)
 	Upload(ctx context.Context, slot Slot, body Body) error
+}
+
+// Storer is implemented by providers with their own way to store bytes (in
+// one request for small files, say); the returned slot says where they are.
+type Storer interface {
+	Store(ctx context.Context, req UploadRequest, body Body) (Slot, error)
+}
+
+// Store puts body in p's storage: through p's own Store where it has one,
+// else through an upload slot, uploading unless storage already has the bytes.
+func Store(ctx context.Context, p Provider, req UploadRequest, body Body) (Slot, error) {
+	if s, ok := p.(Storer); ok {
+		return s.Store(ctx, req, body)
+	}
+	slot, err := p.RequestUpload(ctx, req)
+	if err != nil {
+		return Slot{}, fmt.Errorf("requesting an upload slot: %w", err)
+	}
+	if slot.Type != SlotExisting {
+		if err := p.Upload(ctx, slot, body); err != nil {
+			return Slot{}, fmt.Errorf("uploading: %w", err)
+		}
+	}
+	return slot, nil
 }
 
 // Descriptor is a connector file_uploadable value.

@@ -82,16 +82,11 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	mimeType := source.DetectType(sp.Head, src.ContentType, name)
 	name = source.FileName(name, mimeType, sp.MD5)
 
-	slot, err := s.Provider.RequestUpload(ctx, providers.UploadRequest{
+	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
 		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sp.MD5, Size: sp.Size,
-	})
+	}, providers.Body{Data: sp, Size: sp.Size, MD5: sp.MD5})
 	if err != nil {
-		return schema.StageResponse{}, storageError("requesting an upload slot", err)
-	}
-	if slot.Type != providers.SlotExisting {
-		if err := s.Provider.Upload(ctx, slot, providers.Body{Data: sp, Size: sp.Size, MD5: sp.MD5}); err != nil {
-			return schema.StageResponse{}, storageError("uploading", err)
-		}
+		return schema.StageResponse{}, storageError("storing", err)
 	}
 	s.Logger.InfoContext(ctx, "staged", "tool", toolSlug, "source_host", u.Host, "key", slot.Key,
 		"bytes", sp.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -129,10 +124,27 @@ func sourceError(err error) error {
 }
 
 // storageError reports a provider failure; nothing was stored for the caller.
+// What the platform said (status, slug, fix, request id) is passed on.
 func storageError(doing string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return &Error{Status: 499, Slug: "CANCELLED", Message: "the call was cancelled; nothing was stored", Fix: "Call the tool again if the file is still needed.", Err: err}
-	}
-	return &Error{Status: 502, Slug: "STORAGE_ERROR", Message: "storage failed while " + doing + ": " + err.Error(), Err: err,
+	e := &Error{Status: 502, Slug: "STORAGE_ERROR", Message: "storage failed while " + doing + ": " + err.Error(), Err: err,
 		Fix: "Nothing was stored. Try again; if it keeps failing, check the provider's settings."}
+	var pe *providers.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
+	case errors.Is(err, providers.ErrUnsupported):
+		e.Status, e.Slug, e.Message, e.Fix = 501, "UNSUPPORTED_BY_PROVIDER", err.Error(), "Use the other tool, or run filestage with a provider that supports this."
+	case errors.As(err, &pe):
+		if pe.Status != 0 {
+			e.Status = pe.Status
+		}
+		if pe.Slug != "" {
+			e.Slug = pe.Slug
+		}
+		if pe.Fix != "" {
+			e.Fix = pe.Fix + " (Nothing was stored.)"
+		}
+		e.RequestID, e.Errors = pe.RequestID, pe.Errors
+	}
+	return e
 }

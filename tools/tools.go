@@ -72,11 +72,13 @@ func handle[In, Out any](fn func(context.Context, In) (Out, error)) server.ToolH
 
 // Error is a tool failure shaped like Composio's error envelope.
 type Error struct {
-	Status  int
-	Slug    string
-	Message string
-	Fix     string
-	Err     error
+	Status    int
+	Slug      string
+	Message   string
+	Fix       string
+	RequestID string
+	Errors    []string
+	Err       error
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -101,6 +103,8 @@ func errorResult(err error) *mcp.CallToolResult {
 		Slug:         te.Slug,
 		Status:       te.Status,
 		SuggestedFix: te.Fix,
+		RequestID:    te.RequestID,
+		Errors:       te.Errors,
 	}})
 	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(text))}, IsError: true}
 }
