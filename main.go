@@ -72,6 +72,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 	registry.Register(local.Name, local.Open)
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
+		HTTP: providers.NewClient("filestage/" + version),
 	})
 	if err != nil {
 		return err

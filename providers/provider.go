@@ -132,5 +132,7 @@ type Settings struct {
 	MaxBytes int64
 	// Getenv reads provider-specific settings.
 	Getenv func(string) string
+	// HTTP is the shared client with retries every provider talks through.
+	HTTP   *Client
 	Logger *slog.Logger
 }
