@@ -21,6 +21,7 @@ import (
 	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/local"
+	"github.com/filestage/filestage/providers/s3"
 	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
@@ -70,6 +71,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 
 	registry := providers.NewRegistry()
 	registry.Register(local.Name, local.Open)
+	registry.Register(s3.Name, s3.Open)
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
 		HTTP: providers.NewClient("filestage/" + version),

@@ -20,11 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/providers/s3/s3test"
 	"github.com/filestage/filestage/schema"
 )
 
@@ -60,6 +63,7 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	for k, v := range env {
 		full[k] = v
 	}
+	s.dataDir = full["FILESTAGE_DATA_DIR"]
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
 	s.stdin, s.stdout = stdoutR, stdinW
@@ -247,18 +251,76 @@ func checkTmpEmpty(t *testing.T, dataDir string) {
 	}
 }
 
+// backend is a provider under test and the storage behind it.
+type backend struct {
+	storage string // metadata.storage_backend of its slots
+	presign bool   // offers request_presigned_upload
+	dedupe  bool   // answers existing for bytes it already holds
+	keyed   bool   // keys are filestage's content address <toolkit>/<TOOL_SLUG>/<md5><ext>
+	fetches bool   // the platform fetches URLs itself: stage answers carry no size, md5 or type
+	// object reads what the storage holds under key.
+	object func(t *testing.T, key string) ([]byte, bool)
+	// secrets must never appear in filestage's log.
+	secrets []string
+}
+
+// backends start each provider's storage (a fake that follows the
+// platform's documented contract, or a real S3 server) and return the
+// environment that points filestage at it.
+var backends = map[string]func(t *testing.T) (backend, map[string]string){
+	"local": func(t *testing.T) (backend, map[string]string) {
+		dir := t.TempDir()
+		return backend{storage: "local", presign: true, dedupe: true, keyed: true,
+				object: func(t *testing.T, key string) ([]byte, bool) {
+					b, err := os.ReadFile(filepath.Join(dir, "objects", filepath.FromSlash(key)))
+					return b, err == nil
+				}},
+			map[string]string{"FILESTAGE_DATA_DIR": dir}
+	},
+	"s3": func(t *testing.T) (backend, map[string]string) {
+		env := s3test.Env(t)
+		env["FILESTAGE_PROVIDER"] = "s3"
+		c := s3test.Client(env)
+		return backend{storage: "s3", presign: true, dedupe: true, keyed: true, secrets: []string{env["AWS_SECRET_ACCESS_KEY"]},
+			object: func(t *testing.T, key string) ([]byte, bool) {
+				out, err := c.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String(env["FILESTAGE_S3_BUCKET"]), Key: aws.String(key)})
+				if err != nil {
+					return nil, false
+				}
+				defer out.Body.Close()
+				b, err := io.ReadAll(out.Body)
+				return b, err == nil
+			}}, env
+	},
+}
+
+// TestEndToEnd drives both tools through real MCP clients: on the local
+// store over every transport and protocol version, and on every provider
+// over streamable HTTP.
 func TestEndToEnd(t *testing.T) {
 	for _, tr := range transports {
 		for _, version := range tr.versions {
 			t.Run(tr.name+"/"+version, func(t *testing.T) {
-				s := start(t, nil, tr.args...)
-				testEndToEnd(t, s, tr.connect(t, s, version))
+				b, env := backends["local"](t)
+				s := start(t, env, tr.args...)
+				testEndToEnd(t, s, tr.connect(t, s, version), b)
 			})
 		}
 	}
+	for name, setup := range backends {
+		if name == "local" {
+			continue
+		}
+		t.Run("provider/"+name, func(t *testing.T) {
+			b, env := setup(t)
+			env["FILESTAGE_PROVIDER"] = name
+			s := start(t, env, transports[1].args...)
+			testEndToEnd(t, s, transports[1].connect(t, s, mcp.LATEST_LEGACY_PROTOCOL_VERSION), b)
+		})
+	}
 }
 
-func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
+func testEndToEnd(t *testing.T, s *instance, c *client.Client, b backend) {
 	t.Run("list tools", func(t *testing.T) {
 		res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
 		if err != nil {
@@ -284,26 +346,32 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 		out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
 			"url": src.URL + "/images/logo", "toolSlug": "LINKEDIN_CREATE_LINKED_IN_POST",
 		}))
-		want := schema.StageResponse{Success: true, Name: "logo.png", Mimetype: "image/png", MD5: md5hex(img), Type: "new",
-			S3Key: "linkedin/LINKEDIN_CREATE_LINKED_IN_POST/" + md5hex(img) + ".png"}
-		if out.Size == nil || *out.Size != int64(len(img)) {
-			t.Errorf("size %v, want %d", out.Size, len(img))
+		if !out.Success || out.Name != "logo.png" || out.Mimetype != "image/png" || out.S3Key == "" {
+			t.Errorf("got %+v", out)
 		}
-		if out.Size = nil; out != want {
-			t.Errorf("got %+v, want %+v", out, want)
+		if !b.fetches && (out.Size == nil || *out.Size != int64(len(img)) || out.MD5 != md5hex(img) || out.Type != "new") {
+			t.Errorf("size %v md5 %s type %s, want %d %s new", out.Size, out.MD5, out.Type, len(img), md5hex(img))
 		}
-		stored, err := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(out.S3Key)))
-		if err != nil || !bytes.Equal(stored, img) {
-			t.Errorf("stored object differs from the source (err %v)", err)
+		if want := "linkedin/LINKEDIN_CREATE_LINKED_IN_POST/" + md5hex(img) + ".png"; b.keyed && out.S3Key != want {
+			t.Errorf("key %s, want %s", out.S3Key, want)
+		}
+		if stored, ok := b.object(t, out.S3Key); !ok || !bytes.Equal(stored, img) {
+			t.Errorf("storage does not hold the source's bytes under %s", out.S3Key)
 		}
 	})
 
-	t.Run("presign, PUT, then existing", func(t *testing.T) {
+	t.Run("presign, PUT, then stage the same bytes", func(t *testing.T) {
 		body := testfile.PNG(1 << 20)
 		sum := md5hex(body)
 		args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "photo.png", "mimetype": "image/png", "md5": sum}
+		if !b.presign {
+			if e := toolError(t, call(t, c, "request_presigned_upload", args)); e.Slug != "UNSUPPORTED_BY_PROVIDER" {
+				t.Errorf("got %+v, want UNSUPPORTED_BY_PROVIDER", e)
+			}
+			return
+		}
 		out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
-		if out.Type != "new" || out.Metadata.StorageBackend != "local" || out.FileUploadable.S3Key != out.Key || out.FileUploadable.Name != "photo.png" {
+		if out.Type != "new" || out.Metadata.StorageBackend != b.storage || out.FileUploadable.S3Key != out.Key || out.FileUploadable.Name != "photo.png" || out.Method == "" {
 			t.Fatalf("unexpected slot %+v", out)
 		}
 		req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
@@ -315,22 +383,25 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode/100 != 2 {
 			t.Fatalf("PUT: %s", resp.Status)
 		}
-
-		again := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
-		if again.Type != "existing" || again.Key != out.Key {
-			t.Errorf("second request: type %q key %q, want existing %q", again.Type, again.Key, out.Key)
+		if stored, ok := b.object(t, out.Key); !ok || !bytes.Equal(stored, body) {
+			t.Errorf("storage does not hold the uploaded bytes under %s", out.Key)
 		}
 
+		want := map[bool]string{true: "existing", false: "new"}[b.dedupe]
+		again := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+		if again.Type != want || (b.dedupe && again.Key != out.Key) {
+			t.Errorf("second request: type %q key %q, want %s (%s)", again.Type, again.Key, want, out.Key)
+		}
 		// The same bytes staged from a URL are found, not uploaded again.
 		src := sourceServer(t, map[string][]byte{"/p/photo.png": body}, "image/png")
 		staged := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
 			"url": src.URL + "/p/photo.png", "toolSlug": "GMAIL_SEND_EMAIL",
 		}))
-		if staged.Type != "existing" || staged.S3Key != out.Key || staged.MD5 != sum {
-			t.Errorf("stage of uploaded bytes: %+v, want existing %s", staged, out.Key)
+		if staged.Type != want || (b.dedupe && staged.S3Key != out.Key) || staged.MD5 != sum {
+			t.Errorf("stage of uploaded bytes: %+v, want %s %s", staged, want, out.Key)
 		}
 	})
 
@@ -339,18 +410,24 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client) {
 		if e.Slug != "INVALID_ARGUMENT" || !strings.Contains(e.Message, "toolSlug") || !strings.Contains(e.SuggestedFix, "GMAIL_SEND_EMAIL") {
 			t.Errorf("got %+v", e)
 		}
+		if b.fetches {
+			return
+		}
 		e = toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": src.URL + "/missing.png", "toolSlug": "GMAIL_SEND_EMAIL"}))
 		if e.Slug != "SOURCE_HTTP_ERROR" || !strings.Contains(e.Message, "404") {
 			t.Errorf("got %+v", e)
 		}
 	})
 	checkTmpEmpty(t, s.dataDir)
-	key, err := os.ReadFile(filepath.Join(s.dataDir, "secret"))
-	if err != nil {
-		t.Fatal(err)
+	secrets := b.secrets
+	if key, err := os.ReadFile(filepath.Join(s.dataDir, "secret")); err == nil {
+		secrets = append(secrets, hex.EncodeToString(key), "signature=")
 	}
-	if logs := s.logs.String(); strings.Contains(logs, "signature=") || strings.Contains(logs, hex.EncodeToString(key)) {
-		t.Error("an upload signature or the signing key appears in the log")
+	logs := s.logs.String()
+	for _, secret := range secrets {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log shows a secret (%.4s…)", secret)
+		}
 	}
 }
 

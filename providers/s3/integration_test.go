@@ -1,0 +1,401 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/providers/s3/s3test"
+)
+
+// These tests run against a real S3-compatible server that verifies SigV4
+// (versitygw, started by .ci/run); see s3test.Env.
+
+type fixture struct {
+	p   *Provider
+	c   *awss3.Client
+	env map[string]string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := s3test.Env(t)
+	return &fixture{p: open(t, env), c: s3test.Client(env), env: env}
+}
+
+func open(t *testing.T, env map[string]string) *Provider {
+	t.Helper()
+	p, err := New(t.Context(), providers.Settings{Getenv: getenv(env), HTTP: providers.NewClient("filestage-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func request(body []byte, size int64) providers.UploadRequest {
+	return providers.UploadRequest{
+		ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Filename: "Photo.PNG", Mimetype: "image/png", MD5: md5.Sum(body), Size: size,
+	}
+}
+
+func body(b []byte) providers.Body {
+	return providers.Body{Data: bytes.NewReader(b), Size: int64(len(b)), MD5: md5.Sum(b)}
+}
+
+// stored returns the object under key and its Content-Type, or ok false
+// when there is none.
+func (f *fixture) stored(t *testing.T, key string) (data []byte, contentType string, ok bool) {
+	t.Helper()
+	out, err := f.c.GetObject(t.Context(), &awss3.GetObjectInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(key)})
+	if statusOf(err) == http.StatusNotFound {
+		return nil, "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	data, err = io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, aws.ToString(out.ContentType), true
+}
+
+// put sends a plain net/http request, as an MCP client would.
+func put(t *testing.T, method, rawURL string, headers map[string]string, b []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, rawURL, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(msg)
+}
+
+func TestPresignedPut(t *testing.T) {
+	tests := []struct {
+		name string
+		body []byte
+		size func(b []byte) int64
+	}{
+		{"known size", testfile.PNG(100_000), func(b []byte) int64 { return int64(len(b)) }},
+		{"unknown size", testfile.PNG(100_000), func([]byte) int64 { return -1 }},
+		{"empty file", []byte{}, func([]byte) int64 { return 0 }},
+	}
+	f := newFixture(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := f.p.RequestUpload(t.Context(), request(tt.body, tt.size(tt.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Type != providers.SlotNew || s.Method != http.MethodPut || s.StorageBackend != "s3" {
+				t.Fatalf("slot %+v", s)
+			}
+			if !strings.HasPrefix(s.Key, "gmail/GMAIL_SEND_EMAIL/") || !strings.HasSuffix(s.Key, ".png") {
+				t.Errorf("key %q", s.Key)
+			}
+			if status, msg := put(t, s.Method, s.URL, s.Headers, tt.body); status != http.StatusOK {
+				t.Fatalf("PUT: %d %s", status, msg)
+			}
+			got, ct, ok := f.stored(t, s.Key)
+			if !ok || !bytes.Equal(got, tt.body) || ct != "image/png" {
+				t.Fatalf("stored %v, %d bytes of %s; want the %d bytes sent as image/png", ok, len(got), ct, len(tt.body))
+			}
+			again, err := f.p.RequestUpload(t.Context(), request(tt.body, tt.size(tt.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Type != providers.SlotExisting || again.Key != s.Key {
+				t.Errorf("second request: %s %s, want existing %s", again.Type, again.Key, s.Key)
+			}
+		})
+	}
+}
+
+// TestPresignedPutRefusals: every way a PUT can differ from what was
+// signed is refused by the store itself, and nothing is stored.
+func TestPresignedPutRefusals(t *testing.T) {
+	type attempt struct {
+		method, url string
+		headers     map[string]string
+		body        []byte
+	}
+	tests := []struct {
+		name   string
+		code   string // S3's error code
+		ttl    time.Duration
+		change func(r *attempt)
+	}{
+		{"tampered signature", "SignatureDoesNotMatch", URLTTL, func(r *attempt) {
+			r.url = setQuery(r.url, "X-Amz-Signature", func(v string) string { return strings.Repeat("0", 8) + v[8:] })
+		}},
+		{"extended expiry", "SignatureDoesNotMatch", URLTTL, func(r *attempt) {
+			r.url = setQuery(r.url, "X-Amz-Expires", func(string) string { return "604800" })
+		}},
+		{"other key", "SignatureDoesNotMatch", URLTTL, func(r *attempt) { r.url = strings.Replace(r.url, "GMAIL_SEND_EMAIL", "SLACK_UPLOAD_FILE", 1) }},
+		{"expired", "AccessDenied", time.Second, func(*attempt) { time.Sleep(2500 * time.Millisecond) }},
+		{"other Content-Type", "SignatureDoesNotMatch", URLTTL, func(r *attempt) { r.headers["Content-Type"] = "text/html" }},
+		{"no Content-Type", "SignatureDoesNotMatch", URLTTL, func(r *attempt) { delete(r.headers, "Content-Type") }},
+		{"no Content-MD5", "SignatureDoesNotMatch", URLTTL, func(r *attempt) { delete(r.headers, "Content-MD5") }},
+		{"other bytes with the signed Content-MD5", "BadDigest", URLTTL, func(r *attempt) {
+			r.body = testfile.PNG(len(r.body) - 33) // as long: PNG adds a 33-byte header
+		}},
+		{"one byte flipped", "BadDigest", URLTTL, func(r *attempt) {
+			r.body = bytes.Clone(r.body)
+			r.body[len(r.body)/2] ^= 1
+		}},
+		{"shorter than the signed size", "SignatureDoesNotMatch", URLTTL, func(r *attempt) { r.body = r.body[:len(r.body)-1] }},
+		{"POST", "MethodNotAllowed", URLTTL, func(r *attempt) { r.method = http.MethodPost }},
+	}
+	f := newFixture(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.p.ttl = tt.ttl
+			data := testfile.PNG(50_000)
+			s, err := f.p.RequestUpload(t.Context(), request(data, int64(len(data))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &attempt{method: s.Method, url: s.URL, headers: maps.Clone(s.Headers), body: data}
+			tt.change(r)
+			status, msg := put(t, r.method, r.url, r.headers, r.body)
+			if status < 400 || status > 499 || !strings.Contains(msg, "<Code>"+tt.code+"</Code>") {
+				t.Errorf("%d %s, want 4xx %s", status, msg, tt.code)
+			}
+			if _, _, ok := f.stored(t, s.Key); ok {
+				t.Error("the object was stored")
+			}
+		})
+	}
+}
+
+func setQuery(rawURL, name string, change func(string) string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		panic(err)
+	}
+	q := u.Query()
+	q.Set(name, change(q.Get(name)))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestStore is the staging path: the provider uploads the bytes itself.
+func TestStore(t *testing.T) {
+	f := newFixture(t)
+	data := testfile.PNG(300_000)
+	s, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Type != providers.SlotNew {
+		t.Errorf("type %s, want new", s.Type)
+	}
+	if got, ct, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) || ct != "image/png" {
+		t.Fatalf("stored %v, %d bytes of %s", ok, len(got), ct)
+	}
+	again, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	if err != nil || again.Type != providers.SlotExisting || again.Key != s.Key {
+		t.Errorf("second store: %+v, %v; want existing", again, err)
+	}
+
+	// Other bytes under the key (written behind filestage's back) are
+	// replaced.
+	other := testfile.PNG(10)
+	if _, err := f.c.PutObject(t.Context(), &awss3.PutObjectInput{
+		Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(s.Key), Body: bytes.NewReader(other),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	if err != nil || fixed.Type != providers.SlotUpdate {
+		t.Fatalf("store over other bytes: %+v, %v; want update", fixed, err)
+	}
+	if got, _, _ := f.stored(t, s.Key); !bytes.Equal(got, data) {
+		t.Error("other bytes were not replaced")
+	}
+}
+
+func TestStoreWithPrefix(t *testing.T) {
+	env := s3test.Env(t)
+	env["FILESTAGE_S3_PREFIX"] = "staged"
+	f := &fixture{p: open(t, env), c: s3test.Client(env), env: env}
+	data := testfile.Random(1000)
+	s, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.Key, "staged/gmail/GMAIL_SEND_EMAIL/") {
+		t.Errorf("key %q", s.Key)
+	}
+	if got, _, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) {
+		t.Error("not stored")
+	}
+}
+
+// TestStoreMultipart shrinks the single-PUT limit so that a small file
+// goes up in parts.
+func TestStoreMultipart(t *testing.T) {
+	f := newFixture(t)
+	f.p.multipartAbove = 6 << 20
+	f.p.partSize = 5 << 20
+	data := testfile.Random(12 << 20)
+	s, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) {
+		t.Fatalf("stored %v, %d bytes; want the %d sent", ok, len(got), len(data))
+	}
+	head, err := f.c.HeadObject(t.Context(), &awss3.HeadObjectInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(s.Key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etag := aws.ToString(head.ETag); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
+		t.Errorf("ETag %s, want one of 3 parts", etag)
+	}
+	if again, err := f.p.RequestUpload(t.Context(), request(data, int64(len(data)))); err != nil || again.Type != providers.SlotExisting {
+		t.Errorf("after a multipart upload: %+v, %v; want existing", again, err)
+	}
+}
+
+// TestMultipartRefusesOtherBytes: a part that does not match its MD5
+// fails the upload, which is aborted, and nothing is stored.
+func TestMultipartRefusesOtherBytes(t *testing.T) {
+	f := newFixture(t)
+	f.p.multipartAbove = 6 << 20
+	f.p.partSize = 5 << 20
+	data := testfile.Random(12 << 20)
+	b := body(data)
+	b.Data = &flipAt{r: bytes.NewReader(data), at: 7 << 20, after: 2} // flips on the part's second read: the upload
+	slot := providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/multipart.bin"}
+	if err := f.p.Upload(t.Context(), slot, b); err == nil {
+		t.Fatal("upload of changed bytes succeeded")
+	}
+	if _, _, ok := f.stored(t, slot.Key); ok {
+		t.Error("stored")
+	}
+	uploads, err := f.c.ListMultipartUploads(t.Context(), &awss3.ListMultipartUploadsInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(uploads.Uploads))
+	}
+}
+
+// flipAt reads r, but from the after-th read covering offset at on, the
+// byte there is flipped: the bytes change between hashing and sending.
+type flipAt struct {
+	r     io.ReaderAt
+	at    int64
+	after int
+	reads int
+}
+
+func (f *flipAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(b, off)
+	if off <= f.at && f.at < off+int64(n) {
+		if f.reads++; f.reads >= f.after {
+			b[f.at-off] ^= 1
+		}
+	}
+	return n, err
+}
+
+func TestMissingBucket(t *testing.T) {
+	env := s3test.Env(t)
+	env["FILESTAGE_S3_BUCKET"] = "filestage-no-such-bucket"
+	data := testfile.PNG(1000)
+	tests := []struct {
+		name string
+		do   func(p *Provider) error
+	}{
+		{"presign", func(p *Provider) error {
+			_, err := p.RequestUpload(t.Context(), request(data, int64(len(data))))
+			return err
+		}},
+		{"upload", func(p *Provider) error {
+			return p.Upload(t.Context(), providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
+		}},
+		{"multipart upload", func(p *Provider) error {
+			p.multipartAbove = 100
+			return p.Upload(t.Context(), providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do(open(t, env))
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Slug != "S3_NO_SUCH_BUCKET" || !strings.Contains(pe.Fix, "FILESTAGE_S3_BUCKET") ||
+				!strings.Contains(pe.Message, "filestage-no-such-bucket") {
+				t.Fatalf("error %#v, want S3_NO_SUCH_BUCKET naming the bucket and FILESTAGE_S3_BUCKET", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestBadCredentials(t *testing.T) {
+	env := s3test.Env(t)
+	data := testfile.PNG(1000)
+	const badSecret = "wrong-secret-5f4dcc3b5aa765d61d8327deb882cf99"
+	creds := []struct {
+		name   string
+		change map[string]string
+	}{
+		{"wrong secret", map[string]string{"AWS_SECRET_ACCESS_KEY": badSecret}},
+		{"unknown access key", map[string]string{"AWS_ACCESS_KEY_ID": "AKIDNOSUCHKEY", "AWS_SECRET_ACCESS_KEY": badSecret}},
+	}
+	ops := []struct {
+		name string
+		do   func(ctx context.Context, p *Provider) error
+	}{
+		{"presign", func(ctx context.Context, p *Provider) error {
+			_, err := p.RequestUpload(ctx, request(data, int64(len(data))))
+			return err
+		}},
+		{"upload", func(ctx context.Context, p *Provider) error {
+			return p.Upload(ctx, providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
+		}},
+	}
+	for _, c := range creds {
+		for _, op := range ops {
+			t.Run(c.name+"/"+op.name, func(t *testing.T) {
+				bad := maps.Clone(env)
+				maps.Copy(bad, c.change)
+				err := op.do(t.Context(), open(t, bad))
+				var pe *providers.Error
+				if !errors.As(err, &pe) || pe.Status != http.StatusForbidden || !strings.Contains(pe.Fix, "AWS_") {
+					t.Fatalf("error %#v, want a 403 *providers.Error naming the variable to check", err)
+				}
+				if strings.Contains(err.Error(), badSecret) || strings.Contains(pe.Fix, badSecret) {
+					t.Error("the error shows the secret")
+				}
+				t.Log(err)
+			})
+		}
+	}
+}

@@ -1,0 +1,390 @@
+// Package s3 stores files in an S3-compatible bucket (AWS S3, MinIO, Ceph,
+// versitygw ...). Keys are content-addressed, and presigned PUTs sign the
+// Content-Type, Content-MD5 and length, so the store itself refuses any
+// other bytes: filestage never has to check an upload it did not send.
+package s3
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/filestage/filestage/providers"
+)
+
+// Name is the provider's registry name.
+const Name = "s3"
+
+// URLTTL is how long a presigned upload URL stays valid.
+const URLTTL = time.Hour
+
+const (
+	// maxPresignTTL is the longest expiry SigV4 query signing allows.
+	maxPresignTTL = 7 * 24 * time.Hour
+	// maxPut is the most one PUT may carry; larger uploads go in parts.
+	maxPut = 5 << 30
+	// partSize is the smallest part of a multipart upload; it grows for
+	// very large files so that no upload needs more than maxParts.
+	partSize = 64 << 20
+	maxParts = 10_000
+	// defaultRegion is what self-hosted servers expect when none is
+	// configured; SigV4 cannot sign without one.
+	defaultRegion = "us-east-1"
+)
+
+// Provider stages files in one bucket.
+type Provider struct {
+	client  *awss3.Client
+	presign *awss3.PresignClient
+	bucket  string
+	prefix  string
+	// ttl, multipartAbove and partSize are the constants above; tests
+	// shrink them.
+	ttl            time.Duration
+	multipartAbove int64
+	partSize       int64
+	// bucketSeen is set once the bucket is known to exist; until then a
+	// missing key is double-checked against a missing bucket.
+	bucketSeen atomic.Bool
+}
+
+// Open is the provider's registry factory.
+func Open(ctx context.Context, s providers.Settings) (providers.Provider, error) {
+	p, err := New(ctx, s)
+	if err != nil {
+		return nil, err // not a nil *Provider inside a non-nil interface
+	}
+	return p, nil
+}
+
+// New configures the client from the environment: FILESTAGE_S3_BUCKET
+// (required), FILESTAGE_S3_PREFIX, FILESTAGE_S3_PATH_STYLE, and the AWS
+// SDK's standard variables. It makes no request, so filestage starts even
+// when the storage is briefly unreachable.
+func New(ctx context.Context, s providers.Settings) (*Provider, error) {
+	getenv := s.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	bucket := strings.TrimSpace(getenv("FILESTAGE_S3_BUCKET"))
+	if bucket == "" {
+		return nil, errors.New("FILESTAGE_S3_BUCKET is required: set it to the name of the bucket to stage files in")
+	}
+	prefix, err := cleanPrefix(getenv("FILESTAGE_S3_PREFIX"))
+	if err != nil {
+		return nil, err
+	}
+	var pathStyle bool
+	if v := strings.TrimSpace(getenv("FILESTAGE_S3_PATH_STYLE")); v != "" {
+		if pathStyle, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("FILESTAGE_S3_PATH_STYLE=%q is not a boolean: use true or false", v)
+		}
+	}
+	var endpoint string
+	for _, name := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if endpoint = strings.TrimSpace(getenv(name)); endpoint == "" {
+			continue
+		}
+		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%s=%q is not an http(s) URL such as http://127.0.0.1:9000", name, endpoint)
+		}
+		break
+	}
+
+	// Values read through s.Getenv are passed explicitly, so they win over
+	// the process environment; whatever is not set falls back to the SDK's
+	// chain (shared config files, SSO, instance roles ...).
+	var opts []func(*config.LoadOptions) error
+	if r := firstOf(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION")); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	if p := getenv("AWS_PROFILE"); p != "" {
+		opts = append(opts, config.WithSharedConfigProfile(p))
+	}
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	switch {
+	case id != "" && secret != "":
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))))
+	case id != "" || secret != "":
+		return nil, errors.New("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
+	}
+	// Not s.HTTP: the SDK retries on its own, and only its own client can
+	// take the CA bundle of AWS_CA_BUNDLE. The header timeout is s.HTTP's.
+	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.ResponseHeaderTimeout = 60 * time.Second
+	})))
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = defaultRegion
+	}
+	client := awss3.NewFromConfig(cfg, func(o *awss3.Options) {
+		o.UsePathStyle = pathStyle
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		// Otherwise the SDK adds a CRC32 of the body it signs: for a
+		// presigned PUT that is the CRC of an empty body, which breaks
+		// every plain upload. Content-MD5 already protects the bytes.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	return &Provider{
+		client:         client,
+		presign:        awss3.NewPresignClient(client),
+		bucket:         bucket,
+		prefix:         prefix,
+		ttl:            URLTTL,
+		multipartAbove: maxPut,
+		partSize:       partSize,
+	}, nil
+}
+
+// cleanPrefix makes the key prefix a folder: "uploads" and "/uploads/"
+// both become "uploads/", so keys never run into the prefix's last word.
+func cleanPrefix(p string) (string, error) {
+	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p == "" {
+		return "", nil
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("FILESTAGE_S3_PREFIX=%q has an empty, . or .. segment", p)
+		}
+	}
+	if len(p) > 512 {
+		return "", errors.New("FILESTAGE_S3_PREFIX is longer than 512 bytes")
+	}
+	return p + "/", nil
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
+
+// objectKey is content-addressed within the tool's namespace, as the local
+// provider's: the same bytes for the same tool always land on the same key.
+func (p *Provider) objectKey(req providers.UploadRequest) string {
+	key := p.prefix + req.ToolkitSlug + "/" + req.ToolSlug + "/" + hex.EncodeToString(req.MD5[:])
+	if ext := strings.ToLower(path.Ext(req.Filename)); extPattern.MatchString(ext) {
+		key += ext
+	}
+	return key
+}
+
+// RequestUpload presigns a PUT bound to the key, type, MD5 and, when known,
+// size; the slot is existing when the bucket already holds these bytes.
+func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
+	if req.Size > maxPut {
+		return providers.Slot{}, &providers.Error{Provider: Name, Status: http.StatusRequestEntityTooLarge, Slug: "FILE_TOO_LARGE",
+			Message: fmt.Sprintf("%d bytes is over the 5 GiB one S3 PUT can carry", req.Size),
+			Fix:     "Stage the file with stage_connector_file instead: it uploads large files in parts."}
+	}
+	key := p.objectKey(req)
+	typ, err := p.slotType(ctx, key, req.MD5)
+	if err != nil {
+		return providers.Slot{}, err
+	}
+	slot, err := p.presignPut(ctx, key, req)
+	if err != nil {
+		return providers.Slot{}, err
+	}
+	slot.Type = typ
+	return slot, nil
+}
+
+// presignPut signs the PUT; it makes no request.
+func (p *Provider) presignPut(ctx context.Context, key string, req providers.UploadRequest) (providers.Slot, error) {
+	ttl := min(p.ttl, maxPresignTTL)
+	// The SDK stamps the URL after this, to the second, so the URL lives
+	// at least until expires.
+	expires := time.Now().Truncate(time.Second).Add(ttl)
+	headers := map[string]string{"Content-MD5": providers.ContentMD5(req.MD5)}
+	// No ChecksumAlgorithm, ever: it would sign a checksum header the
+	// uploader does not know to send.
+	in := &awss3.PutObjectInput{
+		Bucket:     aws.String(p.bucket),
+		Key:        aws.String(key),
+		ContentMD5: aws.String(headers["Content-MD5"]),
+	}
+	if req.Mimetype != "" {
+		in.ContentType = aws.String(req.Mimetype)
+		headers["Content-Type"] = req.Mimetype
+	}
+	if req.Size >= 0 {
+		// Signed as content-length; HTTP clients set the header themselves.
+		in.ContentLength = aws.Int64(req.Size)
+	}
+	signed, err := p.presign.PresignPutObject(ctx, in, awss3.WithPresignExpires(ttl))
+	if err != nil {
+		return providers.Slot{}, fmt.Errorf("presigning the upload of %s: %w", key, err)
+	}
+	return providers.Slot{
+		ID:             "s3_" + hex.EncodeToString(req.MD5[:8]),
+		Key:            key,
+		URL:            signed.URL,
+		Method:         signed.Method,
+		Headers:        headers,
+		ExpiresAt:      expires,
+		Type:           providers.SlotNew,
+		StorageBackend: Name,
+	}, nil
+}
+
+// slotType says whether the bucket holds nothing under key (new), these
+// bytes (existing) or other bytes (update).
+func (p *Provider) slotType(ctx context.Context, key string, sum [16]byte) (providers.SlotType, error) {
+	out, err := p.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
+	if err != nil {
+		if statusOf(err) != http.StatusNotFound {
+			return "", p.fail("checking for "+key, err)
+		}
+		if err := p.checkBucket(ctx); err != nil {
+			return "", err
+		}
+		return providers.SlotNew, nil
+	}
+	p.bucketSeen.Store(true)
+	etag := strings.Trim(aws.ToString(out.ETag), `"`)
+	// A multipart ETag ("<md5 of part md5s>-<parts>") cannot be compared;
+	// the key is content-addressed, so it is trusted.
+	if strings.Contains(etag, "-") || strings.EqualFold(etag, hex.EncodeToString(sum[:])) {
+		return providers.SlotExisting, nil
+	}
+	return providers.SlotUpdate, nil
+}
+
+// checkBucket tells a missing bucket from a missing key: HEAD answers both
+// with a bare 404 (and versitygw an unknown access key too), so a LIST, whose
+// answer says which, settles it. Once the bucket has been seen it is not
+// asked again; a bucket deleted later still fails the upload clearly.
+func (p *Provider) checkBucket(ctx context.Context) error {
+	if p.bucketSeen.Load() {
+		return nil
+	}
+	_, err := p.client.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String(p.bucket), MaxKeys: aws.Int32(1)})
+	if err == nil {
+		p.bucketSeen.Store(true)
+		return nil
+	}
+	if authCodes[codeOf(err)] || codeOf(err) == "NoSuchBucket" {
+		return p.fail("checking the bucket", err)
+	}
+	// Not allowed to list, say: the upload will tell.
+	return nil
+}
+
+// Upload stores the body under the slot's key, in parts when it is larger
+// than one PUT may be. Every request carries Content-MD5, so S3 stores
+// nothing but the hashed bytes.
+func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body providers.Body) error {
+	var contentType *string
+	if ct := slot.Headers["Content-Type"]; ct != "" {
+		contentType = aws.String(ct)
+	}
+	if body.Size > p.multipartAbove {
+		return p.uploadParts(ctx, slot.Key, contentType, body)
+	}
+	_, err := p.client.PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: aws.String(p.bucket),
+		Key:    aws.String(slot.Key),
+		// A ReadSeeker: the SDK rewinds it for every retry.
+		Body:          body.Reader(),
+		ContentLength: aws.Int64(body.Size),
+		ContentMD5:    aws.String(providers.ContentMD5(body.MD5)),
+		ContentType:   contentType,
+	})
+	if err != nil {
+		return p.fail("uploading "+slot.Key, err)
+	}
+	p.bucketSeen.Store(true)
+	return nil
+}
+
+// uploadParts is a multipart upload, one part after the other, each with its
+// own Content-MD5. A failed upload is aborted so its parts do not linger.
+func (p *Provider) uploadParts(ctx context.Context, key string, contentType *string, body providers.Body) (err error) {
+	created, err := p.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
+		Bucket: aws.String(p.bucket), Key: aws.String(key), ContentType: contentType,
+	})
+	if err != nil {
+		return p.fail("starting the multipart upload of "+key, err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Also when ctx has ended: the parts would take space until a
+		// lifecycle rule removes them.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		p.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
+			Bucket: aws.String(p.bucket), Key: aws.String(key), UploadId: created.UploadId,
+		})
+	}()
+
+	size := max(p.partSize, (body.Size+maxParts-1)/maxParts)
+	var parts []types.CompletedPart
+	for n, off := int32(1), int64(0); off < body.Size; n, off = n+1, off+size {
+		part := io.NewSectionReader(body.Data, off, min(size, body.Size-off))
+		h := md5.New()
+		if _, err := io.Copy(h, part); err != nil {
+			return fmt.Errorf("reading part %d of %s: %w", n, key, err)
+		}
+		var sum [16]byte
+		h.Sum(sum[:0])
+		out, err := p.client.UploadPart(ctx, &awss3.UploadPartInput{
+			Bucket:        aws.String(p.bucket),
+			Key:           aws.String(key),
+			UploadId:      created.UploadId,
+			PartNumber:    aws.Int32(n),
+			Body:          io.NewSectionReader(body.Data, off, part.Size()),
+			ContentLength: aws.Int64(part.Size()),
+			ContentMD5:    aws.String(providers.ContentMD5(sum)),
+		})
+		if err != nil {
+			return p.fail(fmt.Sprintf("uploading part %d of %s", n, key), err)
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	_, err = p.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(p.bucket),
+		Key:             aws.String(key),
+		UploadId:        created.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		return p.fail("completing the multipart upload of "+key, err)
+	}
+	p.bucketSeen.Store(true)
+	return nil
+}
