@@ -5,10 +5,14 @@ package providers
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -22,6 +26,19 @@ type UploadRequest struct {
 	MD5         [16]byte
 	// Size is the byte count, or -1 when the caller does not know it.
 	Size int64
+}
+
+var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
+
+// ContentKey is the content address of req's bytes within its tool's
+// namespace, <toolkit>/<TOOL_SLUG>/<md5 hex><ext>: the same bytes for the
+// same tool always land on the same key, which is what makes dedupe work.
+func ContentKey(req UploadRequest) string {
+	key := req.ToolkitSlug + "/" + req.ToolSlug + "/" + hex.EncodeToString(req.MD5[:])
+	if ext := strings.ToLower(path.Ext(req.Filename)); extPattern.MatchString(ext) {
+		key += ext
+	}
+	return key
 }
 
 // SlotType says whether the storage still needs the bytes.

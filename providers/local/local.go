@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -76,21 +74,9 @@ func New(s providers.Settings) (*Provider, error) {
 // Pattern is where the upload handler is mounted.
 func (p *Provider) Pattern() string { return "/files/" }
 
-var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
-
-// objectKey is content-addressed within the tool's namespace, so the same
-// bytes for the same tool always land on the same key.
-func objectKey(req providers.UploadRequest) string {
-	key := req.ToolkitSlug + "/" + req.ToolSlug + "/" + hex.EncodeToString(req.MD5[:])
-	if ext := strings.ToLower(path.Ext(req.Filename)); extPattern.MatchString(ext) {
-		key += ext
-	}
-	return key
-}
-
 // RequestUpload issues a signed PUT URL bound to the key, type, MD5 and size.
 func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest) (providers.Slot, error) {
-	key := objectKey(req)
+	key := providers.ContentKey(req)
 	if _, err := p.store.path(key); err != nil {
 		return providers.Slot{}, err
 	}

@@ -292,7 +292,7 @@ func TestObjectKey(t *testing.T) {
 	sum := md5.Sum([]byte("x"))
 	tests := map[string]string{"a.PNG": ".png", "noext": "", "x.tar.gz": ".gz", "weird.p@g": "", "long." + strings.Repeat("x", 17): ""}
 	for name, ext := range tests {
-		k := objectKey(providers.UploadRequest{ToolkitSlug: "t", ToolSlug: "T_X", Filename: name, MD5: sum})
+		k := providers.ContentKey(providers.UploadRequest{ToolkitSlug: "t", ToolSlug: "T_X", Filename: name, MD5: sum})
 		if want := "t/T_X/9dd4e461268c8034f5c8564e155c67a6" + ext; k != want {
 			t.Errorf("%q: key %q, want %q", name, k, want)
 		}

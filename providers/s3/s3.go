@@ -14,8 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -189,16 +187,9 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
-
-// objectKey is content-addressed within the tool's namespace, as the local
-// provider's: the same bytes for the same tool always land on the same key.
+// objectKey is the content address under the configured prefix.
 func (p *Provider) objectKey(req providers.UploadRequest) string {
-	key := p.prefix + req.ToolkitSlug + "/" + req.ToolSlug + "/" + hex.EncodeToString(req.MD5[:])
-	if ext := strings.ToLower(path.Ext(req.Filename)); extPattern.MatchString(ext) {
-		key += ext
-	}
-	return key
+	return p.prefix + providers.ContentKey(req)
 }
 
 // RequestUpload presigns a PUT bound to the key, type, MD5 and, when known,
