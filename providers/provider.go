@@ -149,7 +149,8 @@ type Settings struct {
 	MaxBytes int64
 	// Getenv reads provider-specific settings.
 	Getenv func(string) string
-	// HTTP is the shared client with retries every provider talks through.
+	// HTTP is the shared client with retries that providers talk through;
+	// one built on a vendor SDK (s3) uses the SDK's own client and retries.
 	HTTP   *Client
 	Logger *slog.Logger
 }
