@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,12 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 		var wait time.Duration
 		switch {
 		case err != nil:
+			// A *url.Error repeats the whole URL, and a presigned URL's
+			// query is a credential: keep only what went wrong.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
 			if ctx.Err() != nil || attempt >= c.Retries {
 				return nil, fmt.Errorf("%s %s: %w", req.Method, redact(req), err)
 			}
@@ -136,8 +143,10 @@ func (c *Client) JSON(ctx context.Context, method, url string, header http.Heade
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range header {
-			req.Header[k] = v
+		for k, vs := range header {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
 		}
 		req.Header.Set("Accept", "application/json")
 		if in != nil {

@@ -156,6 +156,33 @@ func TestConnectionErrorsAreRetried(t *testing.T) {
 	}
 }
 
+// TestConnectionErrorsHideTheURLQuery: a presigned URL's query is a
+// credential, and a transport error must not carry it into a tool error.
+func TestConnectionErrorsHideTheURLQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	defer ln.Close()
+	var waits []time.Duration
+	body := []byte("x")
+	err = testClient(&waits).Upload(context.Background(), Slot{URL: "http://" + ln.Addr().String() + "/o?X-Amz-Signature=secret"},
+		Body{Data: bytes.NewReader(body), Size: 1, MD5: md5.Sum(body)})
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %v", err)
+	}
+}
+
 func TestMalformedJSON(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{not json") }))
 	defer srv.Close()
