@@ -20,7 +20,11 @@ import (
 
 	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/providers/alloy"
+	"github.com/filestage/filestage/providers/composio"
 	"github.com/filestage/filestage/providers/local"
+	"github.com/filestage/filestage/providers/quant"
+	"github.com/filestage/filestage/providers/recoup"
 	"github.com/filestage/filestage/providers/s3"
 	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/tools"
@@ -72,6 +76,10 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 	registry := providers.NewRegistry()
 	registry.Register(local.Name, local.Open)
 	registry.Register(s3.Name, s3.Open)
+	registry.Register(composio.Name, composio.Open)
+	registry.Register(alloy.Name, alloy.Open)
+	registry.Register(recoup.Name, recoup.Open)
+	registry.Register(quant.Name, quant.Open)
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
 		HTTP: providers.NewClient("filestage/" + version),
