@@ -619,3 +619,29 @@ func TestBinaryOverStdio(t *testing.T) {
 		t.Errorf("object not stored: %v", err)
 	}
 }
+
+// TestStartupRefusals: a missing provider setting or an unsafe listener
+// stops filestage at start-up with a message that says what to set.
+func TestStartupRefusals(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--provider", "composio"}, 1, "COMPOSIO_API_KEY"},
+		{[]string{"--provider", "alloy"}, 1, "ALLOY_API_KEY"},
+		{[]string{"--provider", "recoup"}, 1, "RECOUP_API_KEY"},
+		{[]string{"--provider", "quant"}, 1, "QUANT_API_TOKEN"},
+		{[]string{"--provider", "s3"}, 1, "FILESTAGE_S3_BUCKET"},
+		{[]string{"--provider", "dropbox"}, 1, "choose one of alloy, composio, local, quant, recoup, s3"},
+		{[]string{"serve", "--transport", "http", "--listen", "0.0.0.0:0"}, 2, "FILESTAGE_AUTH_TOKEN"},
+	}
+	for _, tt := range tests {
+		var out, errs bytes.Buffer
+		env := map[string]string{"FILESTAGE_DATA_DIR": t.TempDir()}
+		code := run(context.Background(), tt.args, strings.NewReader(""), &out, &errs, func(k string) string { return env[k] }, nil)
+		if code != tt.code || !strings.Contains(errs.String(), tt.want) || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d naming %s", tt.args, code, errs.String(), out.String(), tt.code, tt.want)
+		}
+	}
+}

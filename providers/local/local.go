@@ -36,11 +36,7 @@ type Provider struct {
 
 // Open is the provider's registry factory.
 func Open(_ context.Context, s providers.Settings) (providers.Provider, error) {
-	p, err := New(s)
-	if err != nil {
-		return nil, err // not a nil *Provider in a non-nil interface
-	}
-	return p, nil
+	return providers.Opened(New(s))
 }
 
 // New opens the store in s.DataDir, creating it and its signing key on first use.

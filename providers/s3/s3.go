@@ -67,11 +67,7 @@ type Provider struct {
 
 // Open is the provider's registry factory.
 func Open(ctx context.Context, s providers.Settings) (providers.Provider, error) {
-	p, err := New(ctx, s)
-	if err != nil {
-		return nil, err // not a nil *Provider inside a non-nil interface
-	}
-	return p, nil
+	return providers.Opened(New(ctx, s))
 }
 
 // New configures the client from the environment: FILESTAGE_S3_BUCKET
