@@ -112,9 +112,8 @@ func checkScheme(u *url.URL) error {
 	return fmt.Errorf("%w %q: use an http:// or https:// URL", ErrScheme, u.Scheme)
 }
 
-// Open starts fetching rawURL. The caller must close the Body; the fetch's
-// time limit covers reading it.
-func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
+// ParseURL parses a source URL and checks that this package can read it.
+func ParseURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrScheme, err)
@@ -124,6 +123,16 @@ func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: the URL has no host", ErrScheme)
+	}
+	return u, nil
+}
+
+// Open starts fetching rawURL. The caller must close the Body; the fetch's
+// time limit covers reading it.
+func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

@@ -35,9 +35,12 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	if rawURL == "" {
 		return schema.StageResponse{}, invalid("url", "is required", "Pass the http(s) URL of the file to stage.")
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" {
+	if u, err := url.Parse(rawURL); err != nil || u.Scheme == "" {
 		return schema.StageResponse{}, invalid("url", "is not an absolute URL", "Pass a full URL such as https://example.com/report.pdf.")
+	}
+	u, err := source.ParseURL(rawURL)
+	if err != nil {
+		return schema.StageResponse{}, sourceError(err)
 	}
 	toolSlug, err := checkToolSlug("toolSlug", in.ToolSlug)
 	if err != nil {

@@ -252,6 +252,13 @@ func TestStageHandsURLToProvidersThatFetch(t *testing.T) {
 	if n := p.calls(); n != 0 {
 		t.Errorf("RequestUpload called %d times; the provider stages URLs itself", n)
 	}
+	p.got = providers.StageURLRequest{}
+	if e := errorOf(t, f.call(t, StageName, map[string]any{"url": "ftp://images.example/x.png", "toolSlug": "GMAIL_SEND_EMAIL"})); e.Slug != "INVALID_ARGUMENT" {
+		t.Errorf("ftp URL: %+v", e)
+	}
+	if p.got.URL != "" {
+		t.Error("an ftp URL was handed to the provider")
+	}
 }
 
 func TestStageNeverDescribesBytesNotStored(t *testing.T) {
