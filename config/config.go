@@ -105,6 +105,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	if c.DataDir == "" {
 		c.DataDir = defaultDataDir(getenv)
 	}
+	// A token read from a secrets file often ends in a newline.
+	c.AuthToken = strings.TrimSpace(c.AuthToken)
 	return c, c.validate()
 }
 

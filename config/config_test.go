@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 		{"every variable", nil, map[string]string{
 			"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "0.0.0.0:9000", "FILESTAGE_PROVIDER": "s3", "FILESTAGE_DATA_DIR": "/d",
 			"FILESTAGE_PUBLIC_URL": "https://files.example.com/", "FILESTAGE_MAX_BYTES": "2GiB", "FILESTAGE_ALLOW_PRIVATE_URLS": "1",
-			"FILESTAGE_AUTH_TOKEN": "t", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
+			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
 			"FILESTAGE_LOG_LEVEL": "debug",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",

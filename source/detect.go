@@ -91,7 +91,8 @@ func SanitizeName(s string) string {
 		s = s[i+1:]
 	}
 	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || unicode.IsControl(r) || strings.ContainsRune(`<>:"|?*`, r) {
+		// Bidi controls can make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || strings.ContainsRune(`<>:"|?*`, r) {
 			return -1
 		}
 		return r

@@ -46,6 +46,8 @@ func TestSanitizeName(t *testing.T) {
 		"dir/":                            "",
 		"\xff\xfeinvalid.txt":             "invalid.txt",
 		"résumé.pdf":                      "résumé.pdf",
+		"invoice\u202efdp.exe":            "invoicefdp.exe",
+		"a\u2066b\u2069.txt":              "ab.txt",
 		strings.Repeat("é", 150) + ".pdf": strings.Repeat("é", 98) + ".pdf",
 	}
 	for in, want := range tests {

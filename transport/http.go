@@ -152,7 +152,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain *Drain, c
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Idle keep-alive connections are not held forever. No Read or
+		// WriteTimeout: they would cut long uploads and SSE streams.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
