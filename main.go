@@ -127,11 +127,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 		return errors.Join(err, <-done)
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
-		AuthToken: cfg.AuthToken, AllowedOrigins: allowedOrigins(cfg, publicURL), Routes: routes, Logger: log,
+		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log,
 	})
 	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
-}
-
-func allowedOrigins(cfg config.Config, publicURL string) []string {
-	return append([]string{publicURL}, cfg.AllowedOrigins...)
 }

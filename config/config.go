@@ -127,6 +127,14 @@ func options(c *Config, origins *string) []option {
 }
 
 func (c *Config) validate() error {
+	var public *url.URL
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want an absolute http(s) URL such as https://files.example.com", c.PublicURL)
+		}
+		c.PublicURL, public = strings.TrimSuffix(c.PublicURL, "/"), u
+	}
 	switch c.Transport {
 	case TransportStdio:
 		if c.Listen == "" {
@@ -139,6 +147,10 @@ func (c *Config) validate() error {
 		if c.AuthToken == "" && !IsLoopback(c.Listen) {
 			return fmt.Errorf("refusing to serve MCP on %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN, or listen on 127.0.0.1", c.Listen)
 		}
+		// Behind a proxy the listener is loopback but the server is not.
+		if c.AuthToken == "" && public != nil && !IsLoopback(public.Host) {
+			return fmt.Errorf("refusing to serve MCP at %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN", c.PublicURL)
+		}
 	default:
 		return fmt.Errorf("--transport %q: use stdio or http", c.Transport)
 	}
@@ -150,13 +162,6 @@ func (c *Config) validate() error {
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
-	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--public-url %q: want an absolute http(s) URL such as https://files.example.com", c.PublicURL)
-		}
-		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {

@@ -89,6 +89,7 @@ func TestParseErrors(t *testing.T) {
 		{"public listener without a token", []string{"--transport", "http", "--listen", "0.0.0.0:8080"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"all interfaces without a token", []string{"--transport", "http", "--listen", ":8080"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"public listener from the environment", nil, map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "192.0.2.1:80"}, "bearer token"},
+		{"public URL behind a proxy without a token", []string{"--transport", "http", "--public-url", "https://files.example.com"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"unknown transport", []string{"--transport", "ws"}, nil, "stdio or http"},
 		{"bad size", []string{"--max-bytes", "lots"}, nil, "512MiB"},
 		{"zero size", []string{"--max-bytes", "0"}, nil, "positive"},

@@ -32,7 +32,10 @@ const (
 type HTTPOptions struct {
 	// AuthToken, when set, is required as a bearer token on the MCP paths.
 	AuthToken string
-	// AllowedOrigins are browser origins allowed besides loopback ones.
+	// PublicURL is where clients reach this server (through a proxy, say):
+	// its origin and its Host are allowed besides loopback ones.
+	PublicURL string
+	// AllowedOrigins are further browser origins allowed.
 	AllowedOrigins []string
 	// Routes are further handlers by ServeMux pattern, served without the
 	// bearer token (the local provider's signed upload URLs).
@@ -49,6 +52,10 @@ type HTTP struct {
 
 // NewHTTP builds the HTTP handler for s.
 func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
+	origins, publicHost := o.AllowedOrigins, ""
+	if u, err := url.Parse(o.PublicURL); err == nil && u.Host != "" {
+		origins, publicHost = append([]string{u.Scheme + "://" + u.Host}, origins...), u.Host
+	}
 	h := &HTTP{
 		mux: http.NewServeMux(),
 		streamable: server.NewStreamableHTTPServer(s,
@@ -58,17 +65,21 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 			// does not) would otherwise keep their sessions until shutdown.
 			server.WithSessionIdleTTL(time.Hour),
 			server.WithStreamableHTTPLogger(o.Logger),
+			// checkHost below does this, knowing the public URL's host.
+			server.WithDisableLocalhostProtection(true),
+			server.WithStreamableHTTPCORS(server.WithCORSAllowedOrigins(origins...)),
 		),
 		sse: server.NewSSEServer(s,
 			server.WithSSEEndpoint(PathSSE),
 			server.WithMessageEndpoint(PathMessage),
 			server.WithKeepAlive(true),
+			server.WithSSEDisableLocalhostProtection(true),
 			// Without a CORS list mcp-go answers SSE with Allow-Origin: *.
-			server.WithSSECORS(server.WithCORSAllowedOrigins(o.AllowedOrigins...)),
+			server.WithSSECORS(server.WithCORSAllowedOrigins(origins...)),
 		),
 	}
 	guard := func(next http.Handler) http.Handler {
-		return checkOrigin(o.AllowedOrigins, requireToken(o.AuthToken, next))
+		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, next)))
 	}
 	h.mux.Handle(PathMCP, guard(h.streamable))
 	h.mux.Handle(PathSSE, guard(h.sse))
@@ -108,11 +119,31 @@ func requireToken(token string, next http.Handler) http.Handler {
 	}
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			// A CORS preflight never carries credentials; mcp-go answers
+			// it for the allowed origins, and the real request is checked.
+			next.ServeHTTP(w, r)
+			return
+		}
 		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		gotSum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="filestage"`)
 			http.Error(w, "unauthorized: send Authorization: Bearer <FILESTAGE_AUTH_TOKEN>", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkHost refuses requests that arrive on a loopback connection naming a
+// host that is neither loopback nor the public URL's: a page whose name was
+// rebound to 127.0.0.1 (DNS rebinding) must not reach a local server.
+func checkHost(publicHost string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if local != nil && config.IsLoopback(local.String()) && !config.IsLoopback(r.Host) && !strings.EqualFold(r.Host, publicHost) {
+			http.Error(w, "forbidden: Host "+r.Host+" is not this server's (see --public-url)", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)

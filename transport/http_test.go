@@ -22,7 +22,7 @@ func newTestServer(t *testing.T, token string, extra http.Handler) *httptest.Ser
 		routes["/files/"] = extra
 	}
 	h := NewHTTP(server.NewMCPServer("t", "1"), HTTPOptions{
-		AuthToken: token, AllowedOrigins: []string{"https://app.example.com"}, Routes: routes, Logger: slog.New(slog.DiscardHandler),
+		AuthToken: token, PublicURL: "https://files.example.com/", AllowedOrigins: []string{"https://app.example.com"}, Routes: routes, Logger: slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -86,7 +86,13 @@ func TestAccess(t *testing.T) {
 		{"allowed origin", "POST", "/mcp", map[string]string{"Authorization": auth, "Origin": "https://app.example.com"}, 200},
 		{"loopback origin", "POST", "/mcp", map[string]string{"Authorization": auth, "Origin": "http://localhost:6274"}, 200},
 		{"rebound Host on loopback", "POST", "/mcp", map[string]string{"Authorization": auth, "Host": "evil.example:80"}, 403},
+		{"rebound Host on sse", "GET", "/sse", map[string]string{"Authorization": auth, "Host": "evil.example"}, 403},
+		{"public Host through a proxy", "POST", "/mcp", map[string]string{"Authorization": auth, "Host": "files.example.com"}, 200},
+		{"public origin", "POST", "/mcp", map[string]string{"Authorization": auth, "Origin": "https://files.example.com"}, 200},
 		{"health needs no token", "GET", "/healthz", nil, 200},
+		{"preflight from an allowed origin", "OPTIONS", "/mcp", map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}, 204},
+		{"preflight on sse", "OPTIONS", "/sse", map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}, 204},
+		{"preflight from a foreign origin", "OPTIONS", "/mcp", map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, 403},
 		{"upload route needs no token", "PUT", "/files/a", nil, 299},
 	}
 	for _, tt := range tests {
@@ -98,8 +104,8 @@ func TestAccess(t *testing.T) {
 			if tt.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
 			}
-			if got := resp.Header.Get("Access-Control-Allow-Origin"); got == "*" {
-				t.Error("Access-Control-Allow-Origin: *")
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got == "*" || (tt.method == "OPTIONS" && tt.status == 204 && got != tt.headers["Origin"]) {
+				t.Errorf("Access-Control-Allow-Origin: %q", got)
 			}
 		})
 	}
