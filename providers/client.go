@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/filestage/filestage/internal/redact"
 )
 
 // Client is the one HTTP client every provider uses: timeouts, and retries
@@ -109,14 +111,14 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 				err = uerr.Err
 			}
 			if ctx.Err() != nil || attempt >= c.Retries {
-				return nil, fmt.Errorf("%s %s: %w", req.Method, redact(req), err)
+				return nil, fmt.Errorf("%s %s: %w", req.Method, redactReq(req), err)
 			}
 		case resp.StatusCode >= 200 && resp.StatusCode <= 299:
 			return resp, nil
 		default:
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			herr := &HTTPError{Method: req.Method, URL: redact(req), Status: resp.StatusCode, Header: resp.Header, Body: body}
+			herr := &HTTPError{Method: req.Method, URL: redactReq(req), Status: resp.StatusCode, Header: resp.Header, Body: body}
 			if !Retryable(resp.StatusCode) || attempt >= c.Retries {
 				return nil, herr
 			}
@@ -166,7 +168,7 @@ func (c *Client) JSON(ctx context.Context, method, url string, header http.Heade
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: malformed JSON answer: %w", method, redactURL(url), err)
+		return fmt.Errorf("%s %s: malformed JSON answer: %w", method, redact.URL(url), err)
 	}
 	return nil
 }
@@ -227,15 +229,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// redact drops the query, which for presigned URLs carries the signature.
-func redact(req *http.Request) string { return redactURL(req.URL.String()) }
-
-func redactURL(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
+// redactReq is the request URL without its query, which for presigned URLs
+// carries the signature.
+func redactReq(req *http.Request) string { return redact.URL(req.URL.String()) }
 
 // ErrUnsupported marks an operation a provider cannot do; its message says
 // which provider can.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"code.dny.dev/ssrf"
+
+	"github.com/filestage/filestage/internal/redact"
 )
 
 // Errors a caller can tell apart with errors.Is.
@@ -84,7 +86,7 @@ func NewFetcher(o Options) *Fetcher {
 				return fmt.Errorf("more than %d redirects", MaxRedirects)
 			}
 			if err := checkScheme(req.URL); err != nil {
-				return fmt.Errorf("redirect to %s: %w", req.URL.Redacted(), err)
+				return fmt.Errorf("redirect to %s: %w", redact.URL(req.URL.String()), err)
 			}
 			return nil
 		},
@@ -151,7 +153,7 @@ func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		resp.Body.Close()
 		cancel()
-		return nil, fmt.Errorf("%w %s from %s", ErrStatus, resp.Status, resp.Request.URL.Redacted())
+		return nil, fmt.Errorf("%w %s from %s", ErrStatus, resp.Status, redact.URL(resp.Request.URL.String()))
 	}
 	if f.opts.MaxBytes > 0 && resp.ContentLength > f.opts.MaxBytes {
 		resp.Body.Close()
@@ -169,16 +171,30 @@ func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
 // classify turns a client error into one of the package's errors, keeping
 // the cause in the chain.
 func classify(err error) error {
+	// A *url.Error repeats the whole URL, and the last one of a redirect
+	// chain may be presigned: keep only what went wrong.
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
 	if errors.Is(err, ErrScheme) {
 		return err
 	}
 	for _, refused := range []error{ssrf.ErrProhibitedIP, ssrf.ErrProhibitedPort, ssrf.ErrProhibitedNetwork, ssrf.ErrInvalidHostPort} {
 		if errors.Is(err, refused) {
-			return fmt.Errorf("%w (%w)", ErrRefused, err)
+			return refusal{err}
 		}
 	}
 	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
+
+// refusal is ErrRefused that keeps its cause for errors.Is but does not
+// print it: the cause names the address a host resolved to, which would
+// let a caller map internal names.
+type refusal struct{ cause error }
+
+func (r refusal) Error() string   { return ErrRefused.Error() }
+func (r refusal) Unwrap() []error { return []error{ErrRefused, r.cause} }
 
 type body struct {
 	io.ReadCloser

@@ -34,6 +34,9 @@ func TestGuardRefusesPrivateAddresses(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the private server saw %d requests", n)
 	}
+	if _, err := f.Open(context.Background(), "http://10.1.2.3/"); err == nil || strings.Contains(err.Error(), "10.1.2.3") {
+		t.Errorf("the refusal names the resolved address: %v", err)
+	}
 }
 
 func TestSchemes(t *testing.T) {
@@ -93,7 +96,7 @@ func TestOpen(t *testing.T) {
 	if _, err := f.Open(ctx, srv.URL+"/big"); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("big: %v", err)
 	}
-	if _, err := f.Open(ctx, srv.URL+"/missing"); !errors.Is(err, ErrStatus) || !strings.Contains(err.Error(), "404") {
+	if _, err := f.Open(ctx, srv.URL+"/missing?X-Amz-Signature=secret"); !errors.Is(err, ErrStatus) || !strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "secret") {
 		t.Errorf("missing: %v", err)
 	}
 
