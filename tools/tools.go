@@ -44,27 +44,36 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 		server.WithInstructions(instructions),
 	}, opts...)
 	s := server.NewMCPServer("filestage", version, opts...)
-	s.AddTool(StageTool(), handle(svc.Stage))
-	s.AddTool(PresignTool(), handle(svc.Presign))
+	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
+	s.AddTool(PresignTool(), handle(svc.Logger, PresignName, svc.Presign))
 	return s
 }
 
 // handle adapts a typed tool function. Every failure, bad arguments
 // included, becomes a tool error result, never a protocol error: the model
-// must see it to correct itself.
-func handle[In, Out any](fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
+// must see it to correct itself. Failures are logged too, for the operator.
+func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
+	fail := func(ctx context.Context, err error) *mcp.CallToolResult {
+		te := asError(err)
+		level := slog.LevelInfo
+		if te.Status >= 500 {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "tool failed", "tool", tool, "slug", te.Slug, "status", te.Status, "message", te.Message)
+		return ErrorResult(te)
+	}
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var in In
 		if err := decodeArgs(req, &in); err != nil {
-			return errorResult(err), nil
+			return fail(ctx, err), nil
 		}
 		out, err := fn(ctx, in)
 		if err != nil {
-			return errorResult(err), nil
+			return fail(ctx, err), nil
 		}
 		text, err := json.Marshal(out)
 		if err != nil {
-			return errorResult(err), nil
+			return fail(ctx, err), nil
 		}
 		return mcp.NewToolResultStructured(out, string(text)), nil
 	}
@@ -89,14 +98,20 @@ func invalid(field, problem, fix string) *Error {
 	return &Error{Status: 400, Slug: "INVALID_ARGUMENT", Message: field + ": " + problem, Fix: fix}
 }
 
-// errorResult renders err as the JSON envelope in text content. It is not
-// put in structuredContent: clients validate that against the output schema
-// even on error results.
-func errorResult(err error) *mcp.CallToolResult {
+// asError is err as a tool failure; an error of no known kind is internal.
+func asError(err error) *Error {
 	var te *Error
 	if !errors.As(err, &te) {
 		te = &Error{Status: 500, Slug: "INTERNAL_ERROR", Message: err.Error(), Fix: "Try again; if it keeps failing, report it with filestage's log.", Err: err}
 	}
+	return te
+}
+
+// ErrorResult renders err as the JSON envelope in text content. It is not
+// put in structuredContent: clients validate that against the output schema
+// even on error results.
+func ErrorResult(err error) *mcp.CallToolResult {
+	te := asError(err)
 	text, _ := json.Marshal(schema.ErrorEnvelope{Error: schema.ErrorBody{
 		Message:      te.Message,
 		Code:         te.Status,

@@ -2,13 +2,12 @@ package transport
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/filestage/filestage/schema"
+	"github.com/filestage/filestage/tools"
 )
 
 // Drain counts tool calls in flight so that a shutdown can let them finish
@@ -28,11 +27,8 @@ func NewDrain() *Drain { return &Drain{idle: make(chan struct{})} }
 func (d *Drain) Middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if !d.enter() {
-			text, _ := json.Marshal(schema.ErrorEnvelope{Error: schema.ErrorBody{
-				Message: "filestage is shutting down", Code: 503, Slug: "SHUTTING_DOWN", Status: 503,
-				SuggestedFix: "Reconnect and call the tool again.",
-			}})
-			return mcp.NewToolResultError(string(text)), nil
+			return tools.ErrorResult(&tools.Error{Status: 503, Slug: "SHUTTING_DOWN", Message: "filestage is shutting down",
+				Fix: "Reconnect and call the tool again."}), nil
 		}
 		defer d.leave()
 		return next(ctx, req)
