@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/filestage/filestage/providers/recoup"
 	"github.com/filestage/filestage/providers/s3"
 	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/spool"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
 )
@@ -90,6 +92,9 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 	spoolDir := filepath.Join(cfg.DataDir, "tmp")
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
 		return err
+	}
+	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
+		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
 	}
 
 	drain := transport.NewDrain()

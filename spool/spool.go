@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // HeadSize is how many leading bytes are kept in memory for content sniffing.
@@ -60,6 +61,21 @@ func Write(r io.Reader, dir string, max int64) (_ *File, err error) {
 	sp := &File{f: f, Size: n, Head: head.b}
 	h.Sum(sp.MD5[:0])
 	return sp, nil
+}
+
+// Sweep removes spool files in dir last written more than age ago: what a
+// crash left behind. Files of calls still running are younger than that.
+func Sweep(dir string, age time.Duration) (removed int, err error) {
+	old, err := filepath.Glob(filepath.Join(dir, ".spool-*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range old {
+		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > age && os.Remove(path) == nil {
+			removed++
+		}
+	}
+	return removed, nil
 }
 
 // ReadAt reads the spooled bytes.

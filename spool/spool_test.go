@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/filestage/filestage/internal/testfile"
 )
@@ -61,6 +62,26 @@ func TestWriteLeavesNothingOnError(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("%d files left behind", len(entries))
+	}
+}
+
+func TestSweep(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{".spool-old", ".spool-new", "kept"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-25 * time.Hour)
+	for _, name := range []string{".spool-old", "kept"} {
+		os.Chtimes(filepath.Join(dir, name), past, past)
+	}
+	if n, err := Sweep(dir, 24*time.Hour); n != 1 || err != nil {
+		t.Errorf("removed %d (%v), want 1", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 || entries[0].Name() != ".spool-new" || entries[1].Name() != "kept" {
+		t.Errorf("left %v", entries)
 	}
 }
 
