@@ -104,7 +104,9 @@ func (p *Provider) header() http.Header {
 	return http.Header{"Authorization": {"Bearer " + p.token}}
 }
 
-// RequestUpload asks Quant for a presigned S3 PUT URL.
+// RequestUpload asks Quant for a presigned S3 PUT URL. Quant does not sign
+// a Content-MD5, but S3 checks one that is sent: the slot's headers carry
+// it, so S3 stores nothing but the hashed bytes.
 func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
 	in := presignRequest{RequestUploadURL: true, Filename: req.Filename, ContentType: req.Mimetype}
 	if req.Size >= 0 {
@@ -130,7 +132,7 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 		Key:            key,
 		URL:            out.UploadURL,
 		Method:         http.MethodPut,
-		Headers:        map[string]string{"Content-Type": req.Mimetype},
+		Headers:        map[string]string{"Content-Type": req.Mimetype, "Content-MD5": providers.ContentMD5(req.MD5)},
 		ExpiresAt:      p.now().Add(ttl),
 		Type:           providers.SlotNew,
 		StorageBackend: "s3",

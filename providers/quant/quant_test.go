@@ -136,8 +136,9 @@ func TestPresigned(t *testing.T) {
 	if !strings.HasPrefix(slot.Key, "ai-files/"+f.Org+"/"+slot.ID+"/") || slot.Method != http.MethodPut || slot.Type != providers.SlotNew || slot.StorageBackend != "s3" {
 		t.Errorf("slot %+v", slot)
 	}
-	if len(slot.Headers) != 1 || slot.Headers["Content-Type"] != "image/png" {
-		t.Errorf("headers %v", slot.Headers)
+	want := map[string]string{"Content-Type": "image/png", "Content-MD5": providers.ContentMD5(req.MD5)}
+	if !maps.Equal(slot.Headers, want) {
+		t.Errorf("headers %v, want %v", slot.Headers, want)
 	}
 	if d := time.Until(slot.ExpiresAt); d < quanttest.URLTTL-time.Minute || d > quanttest.URLTTL {
 		t.Errorf("expires in %v, want expiresIn", d)
@@ -149,9 +150,12 @@ func TestPresigned(t *testing.T) {
 	if len(api) != 1 || len(puts) != 1 {
 		t.Fatalf("%d API calls, %d uploads", len(api), len(puts))
 	}
-	want := map[string]any{"requestUploadUrl": true, "filename": "diagram.png", "contentType": "image/png", "size": float64(len(data))}
-	if !maps.Equal(api[0].Body, want) {
-		t.Errorf("body %v, want %v", api[0].Body, want)
+	if got := puts[0].Header.Get("Content-MD5"); got != want["Content-MD5"] {
+		t.Errorf("uploaded with Content-MD5 %q, want %q", got, want["Content-MD5"])
+	}
+	wantBody := map[string]any{"requestUploadUrl": true, "filename": "diagram.png", "contentType": "image/png", "size": float64(len(data))}
+	if !maps.Equal(api[0].Body, wantBody) {
+		t.Errorf("body %v, want %v", api[0].Body, wantBody)
 	}
 
 	// Through the presign tool's path the size may be unknown.
@@ -260,6 +264,53 @@ func TestFaults(t *testing.T) {
 				t.Errorf("slug %q", pe.Slug)
 			case tt.wantStatus == 502 && pe.RequestID != "R1":
 				t.Errorf("request id %q", pe.RequestID)
+			}
+		})
+	}
+}
+
+// TestPresignedRefusesOtherBytes: the slot's Content-MD5 is not signed,
+// but the bucket checks it, so other bytes of the signed size are refused
+// and nothing is stored, whoever sends them.
+func TestPresignedRefusesOtherBytes(t *testing.T) {
+	data := testfile.Random(50_000)
+	other := bytes.Clone(data)
+	other[len(other)/2] ^= 1
+	tests := []struct {
+		name string
+		put  func(t *testing.T, p *Provider, slot providers.Slot) error
+	}{
+		{"a client with the slot's headers", func(t *testing.T, _ *Provider, slot providers.Slot) error {
+			resp, b := fakeplatform.Call(t, slot.Method, slot.URL, slot.Headers, other)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "<Code>BadDigest</Code>") {
+				t.Errorf("%d %s, want 400 BadDigest", resp.StatusCode, b)
+			}
+			return nil
+		}},
+		{"Upload of bytes that changed after hashing", func(t *testing.T, p *Provider, slot providers.Slot) error {
+			_, body := request(data)
+			body.Data = bytes.NewReader(other)
+			err := p.Upload(context.Background(), slot, body)
+			if err == nil {
+				t.Fatal("the changed bytes were uploaded")
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := quanttest.New(t)
+			p := open(t, f.Env())
+			req, _ := request(data)
+			slot, err := p.RequestUpload(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.put(t, p, slot); err != nil {
+				fakeplatform.Refused(t, err, Name, http.StatusBadGateway, "BadDigest")
+			}
+			if _, ok := f.Object(slot.Key); ok || f.Objects() != 0 {
+				t.Error("other bytes were stored")
 			}
 		})
 	}

@@ -210,8 +210,8 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Type != providers.SlotNew {
-		t.Errorf("type %s, want new", s.Type)
+	if s.Type != providers.SlotNew || s.StorageBackend != "s3" || s.URL != "" || s.Headers != nil {
+		t.Errorf("slot %+v, want a new one without a presigned URL", s)
 	}
 	if got, ct, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) || ct != "image/png" {
 		t.Fatalf("stored %v, %d bytes of %s", ok, len(got), ct)
@@ -255,19 +255,32 @@ func TestStoreWithPrefix(t *testing.T) {
 	}
 }
 
-// TestStoreMultipart shrinks the single-PUT limit so that a small file
-// goes up in parts.
+// TestStoreMultipart shrinks the single-PUT limit so that a small file is
+// over it: a presigned upload of it is refused, while staging stores it in
+// parts.
 func TestStoreMultipart(t *testing.T) {
 	f := newFixture(t)
-	f.p.multipartAbove = 6 << 20
+	f.p.putMax = 6 << 20
 	f.p.partSize = 5 << 20
 	data := testfile.Random(12 << 20)
-	s, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
+	req := request(data, int64(len(data)))
+
+	_, err := f.p.RequestUpload(t.Context(), req)
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Status != http.StatusRequestEntityTooLarge || pe.Slug != "FILE_TOO_LARGE" ||
+		!strings.Contains(pe.Fix, "stage_connector_file") || !strings.Contains(pe.Fix, "in parts") {
+		t.Fatalf("presigning %d bytes over the limit: %#v, want FILE_TOO_LARGE pointing to stage_connector_file", len(data), err)
+	}
+
+	s, err := providers.Store(t.Context(), f.p, req, body(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) {
-		t.Fatalf("stored %v, %d bytes; want the %d sent", ok, len(got), len(data))
+	if s.Type != providers.SlotNew || s.URL != "" || s.Key != f.p.objectKey(req) {
+		t.Errorf("slot %+v", s)
+	}
+	if got, ct, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) || ct != "image/png" {
+		t.Fatalf("stored %v, %d bytes of %s; want the %d sent as image/png", ok, len(got), ct, len(data))
 	}
 	head, err := f.c.HeadObject(t.Context(), &awss3.HeadObjectInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(s.Key)})
 	if err != nil {
@@ -276,7 +289,7 @@ func TestStoreMultipart(t *testing.T) {
 	if etag := aws.ToString(head.ETag); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
 		t.Errorf("ETag %s, want one of 3 parts", etag)
 	}
-	if again, err := f.p.RequestUpload(t.Context(), request(data, int64(len(data)))); err != nil || again.Type != providers.SlotExisting {
+	if again, err := providers.Store(t.Context(), f.p, req, body(data)); err != nil || again.Type != providers.SlotExisting || again.Key != s.Key {
 		t.Errorf("after a multipart upload: %+v, %v; want existing", again, err)
 	}
 }
@@ -285,7 +298,7 @@ func TestStoreMultipart(t *testing.T) {
 // fails the upload, which is aborted, and nothing is stored.
 func TestMultipartRefusesOtherBytes(t *testing.T) {
 	f := newFixture(t)
-	f.p.multipartAbove = 6 << 20
+	f.p.putMax = 6 << 20
 	f.p.partSize = 5 << 20
 	data := testfile.Random(12 << 20)
 	b := body(data)
@@ -341,8 +354,12 @@ func TestMissingBucket(t *testing.T) {
 			return p.Upload(t.Context(), providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
 		}},
 		{"multipart upload", func(p *Provider) error {
-			p.multipartAbove = 100
+			p.putMax = 100
 			return p.Upload(t.Context(), providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
+		}},
+		{"store", func(p *Provider) error {
+			_, err := providers.Store(t.Context(), p, request(data, int64(len(data))), body(data))
+			return err
 		}},
 	}
 	for _, tt := range tests {
@@ -379,6 +396,10 @@ func TestBadCredentials(t *testing.T) {
 		}},
 		{"upload", func(ctx context.Context, p *Provider) error {
 			return p.Upload(ctx, providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/x.png"}, body(data))
+		}},
+		{"store", func(ctx context.Context, p *Provider) error {
+			_, err := providers.Store(ctx, p, request(data, int64(len(data))), body(data))
+			return err
 		}},
 	}
 	for _, c := range creds {

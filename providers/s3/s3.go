@@ -5,6 +5,7 @@
 package s3
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -12,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,7 +37,8 @@ const URLTTL = time.Hour
 const (
 	// maxPresignTTL is the longest expiry SigV4 query signing allows.
 	maxPresignTTL = 7 * 24 * time.Hour
-	// maxPut is the most one PUT may carry; larger uploads go in parts.
+	// maxPut is the most one PUT may carry: a presigned URL cannot take
+	// more, and filestage's own uploads of more go in parts.
 	maxPut = 5 << 30
 	// partSize is the smallest part of a multipart upload; it grows for
 	// very large files so that no upload needs more than maxParts.
@@ -55,51 +55,51 @@ type Provider struct {
 	presign *awss3.PresignClient
 	bucket  string
 	prefix  string
-	// ttl, multipartAbove and partSize are the constants above; tests
-	// shrink them.
-	ttl            time.Duration
-	multipartAbove int64
-	partSize       int64
+	// ttl, putMax and partSize are the constants above; tests shrink
+	// them. putMax is both RequestUpload's limit and the size above which
+	// Store and Upload send the bytes in parts.
+	ttl      time.Duration
+	putMax   int64
+	partSize int64
 	// bucketSeen is set once the bucket is known to exist; until then a
 	// missing key is double-checked against a missing bucket.
 	bucketSeen atomic.Bool
 }
+
+var _ providers.Storer = (*Provider)(nil)
 
 // Open is the provider's registry factory.
 func Open(ctx context.Context, s providers.Settings) (providers.Provider, error) {
 	return providers.Opened(New(ctx, s))
 }
 
-// New configures the client from the environment: FILESTAGE_S3_BUCKET
+// New configures the client from s.Getenv: FILESTAGE_S3_BUCKET
 // (required), FILESTAGE_S3_PREFIX, FILESTAGE_S3_PATH_STYLE, and the AWS
 // SDK's standard variables. It makes no request, so filestage starts even
 // when the storage is briefly unreachable.
 func New(ctx context.Context, s providers.Settings) (*Provider, error) {
-	getenv := s.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	bucket := strings.TrimSpace(getenv("FILESTAGE_S3_BUCKET"))
+	bucket := s.Env("FILESTAGE_S3_BUCKET")
 	if bucket == "" {
 		return nil, errors.New("FILESTAGE_S3_BUCKET is required: set it to the name of the bucket to stage files in")
 	}
-	prefix, err := cleanPrefix(getenv("FILESTAGE_S3_PREFIX"))
+	prefix, err := cleanPrefix(s.Env("FILESTAGE_S3_PREFIX"))
 	if err != nil {
 		return nil, err
 	}
 	var pathStyle bool
-	if v := strings.TrimSpace(getenv("FILESTAGE_S3_PATH_STYLE")); v != "" {
+	if v := s.Env("FILESTAGE_S3_PATH_STYLE"); v != "" {
 		if pathStyle, err = strconv.ParseBool(v); err != nil {
 			return nil, fmt.Errorf("FILESTAGE_S3_PATH_STYLE=%q is not a boolean: use true or false", v)
 		}
 	}
 	var endpoint string
 	for _, name := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
-		if endpoint = strings.TrimSpace(getenv(name)); endpoint == "" {
+		if endpoint = s.Env(name); endpoint == "" {
 			continue
 		}
-		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s=%q is not an http(s) URL such as http://127.0.0.1:9000", name, endpoint)
+		if !providers.HTTPURL(endpoint) {
+			// The value is not echoed: it could carry credentials.
+			return nil, fmt.Errorf("%s must be an absolute http(s) URL, such as http://127.0.0.1:9000", name)
 		}
 		break
 	}
@@ -108,17 +108,17 @@ func New(ctx context.Context, s providers.Settings) (*Provider, error) {
 	// the process environment; whatever is not set falls back to the SDK's
 	// chain (shared config files, SSO, instance roles ...).
 	var opts []func(*config.LoadOptions) error
-	if r := firstOf(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION")); r != "" {
+	if r := cmp.Or(s.Env("AWS_REGION"), s.Env("AWS_DEFAULT_REGION")); r != "" {
 		opts = append(opts, config.WithRegion(r))
 	}
-	if p := getenv("AWS_PROFILE"); p != "" {
+	if p := s.Env("AWS_PROFILE"); p != "" {
 		opts = append(opts, config.WithSharedConfigProfile(p))
 	}
-	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	id, secret := s.Env("AWS_ACCESS_KEY_ID"), s.Env("AWS_SECRET_ACCESS_KEY")
 	switch {
 	case id != "" && secret != "":
 		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))))
+			credentials.NewStaticCredentialsProvider(id, secret, s.Env("AWS_SESSION_TOKEN"))))
 	case id != "" || secret != "":
 		return nil, errors.New("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
 	}
@@ -146,13 +146,13 @@ func New(ctx context.Context, s providers.Settings) (*Provider, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	return &Provider{
-		client:         client,
-		presign:        awss3.NewPresignClient(client),
-		bucket:         bucket,
-		prefix:         prefix,
-		ttl:            URLTTL,
-		multipartAbove: maxPut,
-		partSize:       partSize,
+		client:   client,
+		presign:  awss3.NewPresignClient(client),
+		bucket:   bucket,
+		prefix:   prefix,
+		ttl:      URLTTL,
+		putMax:   maxPut,
+		partSize: partSize,
 	}, nil
 }
 
@@ -174,15 +174,6 @@ func cleanPrefix(p string) (string, error) {
 	return p + "/", nil
 }
 
-func firstOf(vals ...string) string {
-	for _, v := range vals {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // objectKey is the content address under the configured prefix.
 func (p *Provider) objectKey(req providers.UploadRequest) string {
 	return p.prefix + providers.ContentKey(req)
@@ -190,11 +181,13 @@ func (p *Provider) objectKey(req providers.UploadRequest) string {
 
 // RequestUpload presigns a PUT bound to the key, type, MD5 and, when known,
 // size; the slot is existing when the bucket already holds these bytes.
+// One PUT carries at most 5 GiB, so a larger file is refused: only Store
+// (stage_connector_file) uploads it, in parts.
 func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
-	if req.Size > maxPut {
+	if req.Size > p.putMax {
 		return providers.Slot{}, &providers.Error{Provider: Name, Status: http.StatusRequestEntityTooLarge, Slug: "FILE_TOO_LARGE",
-			Message: fmt.Sprintf("%d bytes is over the 5 GiB one S3 PUT can carry", req.Size),
-			Fix:     "Stage the file with stage_connector_file instead: it uploads large files in parts."}
+			Message: fmt.Sprintf("%d bytes is more than one presigned S3 PUT can carry (%d bytes)", req.Size, p.putMax),
+			Fix:     "Stage the file from a URL with stage_connector_file instead: it uploads files over 5 GiB to S3 in parts."}
 	}
 	key := p.objectKey(req)
 	typ, err := p.slotType(ctx, key, req.MD5)
@@ -236,7 +229,7 @@ func (p *Provider) presignPut(ctx context.Context, key string, req providers.Upl
 		return providers.Slot{}, fmt.Errorf("presigning the upload of %s: %w", key, err)
 	}
 	return providers.Slot{
-		ID:             "s3_" + hex.EncodeToString(req.MD5[:8]),
+		ID:             slotID(req.MD5),
 		Key:            key,
 		URL:            signed.URL,
 		Method:         signed.Method,
@@ -245,6 +238,25 @@ func (p *Provider) presignPut(ctx context.Context, key string, req providers.Upl
 		Type:           providers.SlotNew,
 		StorageBackend: Name,
 	}, nil
+}
+
+func slotID(sum [16]byte) string { return "s3_" + hex.EncodeToString(sum[:8]) }
+
+// Store is the staging path: unless the bucket already holds the bytes, it
+// uploads them itself, in parts when they are more than one PUT may carry.
+// Nothing is presigned, so the slot has no URL.
+func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body providers.Body) (providers.Slot, error) {
+	key := p.objectKey(req)
+	typ, err := p.slotType(ctx, key, req.MD5)
+	if err != nil {
+		return providers.Slot{}, err
+	}
+	if typ != providers.SlotExisting {
+		if err := p.upload(ctx, key, req.Mimetype, body); err != nil {
+			return providers.Slot{}, err
+		}
+	}
+	return providers.Slot{ID: slotID(req.MD5), Key: key, Type: typ, StorageBackend: Name}, nil
 }
 
 // slotType says whether the bucket holds nothing under key (new), these
@@ -290,20 +302,26 @@ func (p *Provider) checkBucket(ctx context.Context) error {
 	return nil
 }
 
-// Upload stores the body under the slot's key, in parts when it is larger
-// than one PUT may be. Every request carries Content-MD5, so S3 stores
-// nothing but the hashed bytes.
+// Upload stores the body under the slot's key, as the Content-Type the
+// slot's headers name.
 func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body providers.Body) error {
+	return p.upload(ctx, slot.Key, slot.Headers["Content-Type"], body)
+}
+
+// upload stores the body under key, in parts when it is larger than one
+// PUT may be. Every request carries Content-MD5, so S3 stores nothing but
+// the hashed bytes.
+func (p *Provider) upload(ctx context.Context, key, mimetype string, body providers.Body) error {
 	var contentType *string
-	if ct := slot.Headers["Content-Type"]; ct != "" {
-		contentType = aws.String(ct)
+	if mimetype != "" {
+		contentType = aws.String(mimetype)
 	}
-	if body.Size > p.multipartAbove {
-		return p.uploadParts(ctx, slot.Key, contentType, body)
+	if body.Size > p.putMax {
+		return p.uploadParts(ctx, key, contentType, body)
 	}
 	_, err := p.client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: aws.String(p.bucket),
-		Key:    aws.String(slot.Key),
+		Key:    aws.String(key),
 		// A ReadSeeker: the SDK rewinds it for every retry.
 		Body:          body.Reader(),
 		ContentLength: aws.Int64(body.Size),
@@ -311,7 +329,7 @@ func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body provide
 		ContentType:   contentType,
 	})
 	if err != nil {
-		return p.fail("uploading "+slot.Key, err)
+		return p.fail("uploading "+key, err)
 	}
 	p.bucketSeen.Store(true)
 	return nil

@@ -46,8 +46,10 @@ func TestNewSettings(t *testing.T) {
 		{"no bucket", map[string]string{"FILESTAGE_S3_BUCKET": ""}, "FILESTAGE_S3_BUCKET is required", ""},
 		{"blank bucket", map[string]string{"FILESTAGE_S3_BUCKET": "  "}, "FILESTAGE_S3_BUCKET is required", ""},
 		{"path style not a bool", map[string]string{"FILESTAGE_S3_PATH_STYLE": "yes please"}, "FILESTAGE_S3_PATH_STYLE", ""},
-		{"endpoint without scheme", map[string]string{"AWS_ENDPOINT_URL_S3": "127.0.0.1:9000"}, "AWS_ENDPOINT_URL_S3", ""},
-		{"generic endpoint without scheme", map[string]string{"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": "minio:9000"}, "AWS_ENDPOINT_URL=", ""},
+		{"endpoint without scheme", map[string]string{"AWS_ENDPOINT_URL_S3": "10.0.0.5:9000"}, "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL", ""},
+		{"endpoint with credentials, without scheme", map[string]string{"AWS_ENDPOINT_URL_S3": "admin:s3cret-pw@minio:9000"}, "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL", ""},
+		{"generic endpoint without scheme", map[string]string{"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": "minio:9000"}, "AWS_ENDPOINT_URL must be an absolute http(s) URL", ""},
+		{"endpoint with blanks", map[string]string{"AWS_ENDPOINT_URL_S3": " http://127.0.0.1:1 "}, "", ""},
 		{"generic endpoint", map[string]string{"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, "", ""},
 		{"access key without secret", map[string]string{"AWS_SECRET_ACCESS_KEY": ""}, "AWS_SECRET_ACCESS_KEY", ""},
 		{"prefix", map[string]string{"FILESTAGE_S3_PREFIX": "uploads"}, "", "uploads/"},
@@ -65,6 +67,11 @@ func TestNewSettings(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
 				}
+				for _, name := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+					if v := tt.change[name]; v != "" && strings.Contains(err.Error(), v) {
+						t.Errorf("error %q shows the value of %s", err, name)
+					}
+				}
 				return
 			}
 			if err != nil {
@@ -74,6 +81,43 @@ func TestNewSettings(t *testing.T) {
 				t.Errorf("prefix %q bucket %q", p.prefix, p.bucket)
 			}
 		})
+	}
+}
+
+// TestNewReadsOnlyGetenv: settings come through Settings.Env, as in every
+// provider: trimmed, and nothing read when Getenv is nil.
+func TestNewReadsOnlyGetenv(t *testing.T) {
+	t.Setenv("FILESTAGE_S3_BUCKET", "from-the-process")
+	if _, err := New(t.Context(), providers.Settings{}); err == nil || !strings.Contains(err.Error(), "FILESTAGE_S3_BUCKET is required") {
+		t.Errorf("without Getenv: %v, want FILESTAGE_S3_BUCKET is required", err)
+	}
+
+	env := offline()
+	env["FILESTAGE_S3_BUCKET"] = " stage "
+	env["AWS_REGION"] = " "
+	env["AWS_DEFAULT_REGION"] = " ap-south-1 "
+	p, err := New(t.Context(), providers.Settings{Getenv: getenv(env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.bucket != "stage" || p.client.Options().Region != "ap-south-1" {
+		t.Errorf("bucket %q region %q, want stage and AWS_DEFAULT_REGION's ap-south-1", p.bucket, p.client.Options().Region)
+	}
+}
+
+// TestRequestUploadTooLarge: over 5 GiB no presigned PUT can carry the
+// file; RequestUpload says so before any request (nothing listens on the
+// endpoint) and points to the tool that uploads it in parts.
+func TestRequestUploadTooLarge(t *testing.T) {
+	p, err := New(t.Context(), providers.Settings{Getenv: getenv(offline())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.RequestUpload(t.Context(), providers.UploadRequest{ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Size: 5<<30 + 1})
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Status != http.StatusRequestEntityTooLarge || pe.Slug != "FILE_TOO_LARGE" ||
+		!strings.Contains(pe.Fix, "stage_connector_file") || !strings.Contains(pe.Fix, "5 GiB") {
+		t.Fatalf("%#v, want FILE_TOO_LARGE pointing to stage_connector_file", err)
 	}
 }
 

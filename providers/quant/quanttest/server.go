@@ -137,7 +137,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 
 	if in.RequestUploadURL {
 		// The upload URL is signed for the size, if one was given, but not
-		// for an MD5: Quant takes none.
+		// for an MD5: Quant takes none. As S3 does, the bucket still
+		// checks a Content-MD5 that is sent against the bytes.
 		g := fakeplatform.Grant{Key: key, ContentType: in.ContentType, Size: in.Size}
 		if in.Size != nil {
 			out["size"] = *in.Size

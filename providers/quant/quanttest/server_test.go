@@ -85,6 +85,7 @@ func TestBucketContract(t *testing.T) {
 	}{
 		{"as signed", map[string]string{"Content-Type": "text/plain"}, data, 200, true},
 		{"with a right Content-MD5", map[string]string{"Content-Type": "text/plain", "Content-MD5": base64.StdEncoding.EncodeToString(sum[:])}, data, 200, true},
+		{"other bytes with the Content-MD5 of the right ones", map[string]string{"Content-Type": "text/plain", "Content-MD5": base64.StdEncoding.EncodeToString(sum[:])}, []byte("jello"), 400, false},
 		{"with a wrong Content-MD5", map[string]string{"Content-Type": "text/plain", "Content-MD5": base64.StdEncoding.EncodeToString(make([]byte, 16))}, data, 400, false},
 		{"other Content-Type", map[string]string{"Content-Type": "text/html"}, data, 403, false},
 		{"other size", map[string]string{"Content-Type": "text/plain"}, []byte("hello!"), 403, false},
