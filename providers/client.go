@@ -3,6 +3,8 @@ package providers
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -110,7 +112,7 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 			if errors.As(err, &uerr) {
 				err = uerr.Err
 			}
-			if ctx.Err() != nil || attempt >= c.Retries {
+			if ctx.Err() != nil || attempt >= c.Retries || !transient(err) {
 				return nil, fmt.Errorf("%s %s: %w", req.Method, redactReq(req), err)
 			}
 		case resp.StatusCode >= 200 && resp.StatusCode <= 299:
@@ -200,6 +202,21 @@ func (c *Client) Upload(ctx context.Context, slot Slot, body Body) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.Body.Close()
+}
+
+// transient reports whether a connection error may go away on its own: an
+// unknown host or a certificate that does not verify will not.
+func transient(err error) bool {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound,
+		errors.As(err, &cert), errors.As(err, &unknownCA), errors.As(err, &hostname):
+		return false
+	}
+	return true
 }
 
 // ContentMD5 is the Content-MD5 header value of a digest (RFC 1864).

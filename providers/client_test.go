@@ -183,6 +183,15 @@ func TestConnectionErrorsHideTheURLQuery(t *testing.T) {
 	}
 }
 
+func TestPermanentConnectionErrorsAreNotRetried(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(&scripted{}) // a certificate no one trusts
+	defer tlsSrv.Close()
+	var waits []time.Duration
+	if err := testClient(&waits).JSON(context.Background(), "GET", tlsSrv.URL+"/x", nil, nil, nil); err == nil || len(waits) != 0 {
+		t.Errorf("err %v after %d retries, want an error and none", err, len(waits))
+	}
+}
+
 func TestMalformedJSON(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{not json") }))
 	defer srv.Close()
