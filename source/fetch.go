@@ -120,6 +120,9 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrScheme, err)
 	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("%w: not an absolute URL; give a full one such as https://example.com/report.pdf", ErrScheme)
+	}
 	if err := checkScheme(u); err != nil {
 		return nil, err
 	}

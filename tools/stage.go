@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -34,9 +32,6 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	rawURL := strings.TrimSpace(in.URL)
 	if rawURL == "" {
 		return schema.StageResponse{}, invalid("url", "is required", "Pass the http(s) URL of the file to stage.")
-	}
-	if u, err := url.Parse(rawURL); err != nil || u.Scheme == "" {
-		return schema.StageResponse{}, invalid("url", "is not an absolute URL", "Pass a full URL such as https://example.com/report.pdf.")
 	}
 	u, err := source.ParseURL(rawURL)
 	if err != nil {
@@ -75,9 +70,6 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{}, sourceError(err)
 	}
 	defer sp.Close()
-	if src.Size >= 0 && sp.Size != src.Size {
-		return schema.StageResponse{}, sourceError(fmt.Errorf("%w: the body ended after %d of %d announced bytes", source.ErrUnreachable, sp.Size, src.Size))
-	}
 
 	if name == "" {
 		name = src.Name
