@@ -19,6 +19,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/filestage/filestage/cli"
 	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/alloy"
@@ -27,6 +28,7 @@ import (
 	"github.com/filestage/filestage/providers/quant"
 	"github.com/filestage/filestage/providers/recoup"
 	"github.com/filestage/filestage/providers/s3"
+	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/spool"
 	"github.com/filestage/filestage/tools"
@@ -57,22 +59,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := serve(ctx, cfg, stdin, stdout, getenv, log, ready); err != nil {
+	switch err := serve(ctx, cfg, stdin, stdout, stderr, getenv, log, ready); {
+	case errors.Is(err, errFailed):
+		return 1
+	case err != nil && cfg.Command != config.CmdServe:
+		fmt.Fprintf(stderr, "filestage: %v\n", err)
+		return 1
+	case err != nil:
 		log.Error("filestage stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Writer, getenv func(string) string, log *slog.Logger, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
+func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, log *slog.Logger, ready func(net.Addr)) error {
+	// A command serves nothing: its upload links name the HTTP server a
+	// filestage on the same data directory runs.
+	var ln net.Listener
 	publicURL := cfg.PublicURL
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+	if cfg.Command == config.CmdServe {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return err
+		}
+		defer ln.Close()
+		if publicURL == "" {
+			publicURL = "http://" + ln.Addr().String()
+		}
+	} else if publicURL == "" {
+		publicURL = "http://" + cfg.Listen
 	}
 
 	registry := providers.NewRegistry()
@@ -89,6 +104,13 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
+	sources, err := source.New(source.Options{
+		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
+		FileRoots: cfg.FileRoots, MaxInlineBytes: cfg.MaxInlineBytes,
+	})
+	if err != nil {
+		return err
+	}
 	spoolDir := filepath.Join(cfg.DataDir, "tmp")
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
 		return err
@@ -96,17 +118,17 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
 		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
 	}
+	svc := &tools.Service{Provider: provider, Source: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log}
+
+	switch cfg.Command {
+	case config.CmdStage:
+		return exit(cli.Stage(ctx, svc, schema.StageRequest{URL: cfg.Source, ToolSlug: cfg.ToolSlug, ToolkitSlug: cfg.ToolkitSlug, Filename: cfg.Filename}, stdout, stderr))
+	case config.CmdPresign:
+		return exit(cli.Presign(ctx, svc, cfg.Source, schema.PresignRequest{ToolkitSlug: cfg.ToolkitSlug, ToolSlug: cfg.ToolSlug, Filename: cfg.Filename, Mimetype: cfg.Mimetype}, stdout, stderr))
+	}
 
 	drain := transport.NewDrain()
-	mcpServer := tools.NewServer(version, &tools.Service{
-		Provider: provider,
-		Fetcher: source.NewFetcher(source.Options{
-			AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
-		}),
-		SpoolDir: spoolDir,
-		MaxBytes: cfg.MaxBytes,
-		Logger:   log,
-	}, server.WithToolHandlerMiddleware(drain.Middleware))
+	mcpServer := tools.NewServer(version, svc, server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks()))
 
 	routes := map[string]http.Handler{}
 	if h, ok := provider.(providers.Handler); ok {
@@ -116,7 +138,8 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 		ready(ln.Addr())
 	}
 	log.Info("filestage started", "version", version, "transport", cfg.Transport, "provider", cfg.Provider,
-		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs)
+		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs,
+		"file_roots", sources.Roots())
 
 	if cfg.Transport == config.TransportStdio {
 		uploads := http.NewServeMux()
@@ -135,4 +158,14 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout io.Wr
 		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log,
 	})
 	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
+}
+
+// errFailed is a command's failure, already reported on stderr.
+var errFailed = errors.New("the command failed")
+
+func exit(code int) error {
+	if code != 0 {
+		return errFailed
+	}
+	return nil
 }

@@ -17,12 +17,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/filestage/filestage/source"
 )
 
 // Commands.
 const (
 	CmdServe   = "serve"
 	CmdVersion = "version"
+	// CmdStage and CmdPresign run one tool call from the command line.
+	CmdStage   = "stage"
+	CmdPresign = "presign"
 )
 
 // Transports.
@@ -45,7 +50,25 @@ type Config struct {
 	AllowedOrigins   []string
 	FetchTimeout     time.Duration
 	LogLevel         slog.Level
+	// FileRoots are the directories file:// sources may be read below.
+	FileRoots      []string
+	MaxInlineBytes int64
+
+	// Source is the URL a stage or presign command reads: its argument,
+	// turned into a file:// URL when it is a path. The file's directory
+	// is added to FileRoots: a person may read the file they name.
+	Source      string
+	ToolSlug    string
+	ToolkitSlug string
+	Filename    string
+	Mimetype    string
 }
+
+// DefaultHTTPListen is where the HTTP transport listens by default.
+const DefaultHTTPListen = "127.0.0.1:8080"
+
+// DefaultMaxInlineBytes is the default cap of a data: URL's decoded bytes.
+const DefaultMaxInlineBytes = source.DefaultMaxInlineBytes
 
 // ErrHelp is returned when the user asked for help; the usage text is the
 // caller's to print.
@@ -62,17 +85,22 @@ type option struct {
 // Parse reads args (without the program name) and the environment.
 func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Config{
-		Command:      CmdServe,
-		Transport:    TransportStdio,
-		Provider:     "local",
-		MaxBytes:     DefaultMaxBytes,
-		FetchTimeout: 15 * time.Minute,
-		LogLevel:     slog.LevelInfo,
+		Command:        CmdServe,
+		Transport:      TransportStdio,
+		Provider:       "local",
+		MaxBytes:       DefaultMaxBytes,
+		MaxInlineBytes: DefaultMaxInlineBytes,
+		FetchTimeout:   15 * time.Minute,
+		LogLevel:       slog.LevelInfo,
 	}
 	if len(args) > 0 {
 		switch args[0] {
 		case CmdServe:
 			args = args[1:]
+		case CmdStage, CmdPresign:
+			// A command's output is its answer; the log only says what
+			// went wrong, unless asked for more.
+			c.Command, c.LogLevel, args = args[0], slog.LevelWarn, args[1:]
 		case CmdVersion:
 			c.Command = CmdVersion
 			return c, nil
@@ -80,10 +108,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			return c, ErrHelp
 		}
 	}
-	var origins string
+	var origins, roots string
 	fs := flag.NewFlagSet("filestage", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	for _, o := range options(&c, &origins) {
+	for _, o := range options(&c, &origins, &roots) {
 		if v := getenv(o.env); v != "" {
 			if err := o.value.Set(v); err != nil {
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
@@ -91,16 +119,36 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		}
 		fs.Var(o.value, o.flag, o.help)
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, o := range strings.Split(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+	if c.Command == CmdStage || c.Command == CmdPresign {
+		for _, o := range commandOptions(&c) {
+			fs.Var(o.value, o.flag, o.help)
 		}
+	}
+	// Flags may follow the argument: filestage stage report.pdf --tool-slug X.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return c, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
+	for _, o := range list(origins) {
+		c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+	}
+	c.FileRoots = list(roots)
+	switch {
+	case c.Command == CmdStage || c.Command == CmdPresign:
+		if len(positional) != 1 {
+			return c, fmt.Errorf("%s takes one file: filestage %s <%s> [flags]", c.Command, c.Command, map[string]string{CmdStage: "url-or-path", CmdPresign: "path"}[c.Command])
+		}
+		if err := c.source(positional[0]); err != nil {
+			return c, err
+		}
+	case len(positional) > 0:
+		return c, fmt.Errorf("unexpected argument %q", positional[0])
 	}
 	if c.DataDir == "" {
 		c.DataDir = defaultDataDir(getenv)
@@ -110,7 +158,62 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	return c, c.validate()
 }
 
-func options(c *Config, origins *string) []option {
+// list splits a comma-separated setting.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// source reads a command's argument: an http(s) or data: URL as it is, a
+// path or a file:// URL as the file's URL, with the file's directory
+// (symlinks resolved) as a root. presign reads local files only.
+func (c *Config) source(arg string) error {
+	scheme, _, _ := strings.Cut(arg, ":")
+	switch scheme = strings.ToLower(scheme); {
+	case scheme == "http" || scheme == "https" || scheme == "data":
+		if c.Command == CmdPresign {
+			return fmt.Errorf("presign hashes a local file: give its path, not a URL")
+		}
+		c.Source = arg
+		return nil
+	case scheme == "file":
+		u, err := url.Parse(arg)
+		if err != nil {
+			return fmt.Errorf("%q: %v", arg, err)
+		}
+		arg = filepath.FromSlash(u.Path)
+	}
+	p, err := filepath.Abs(arg)
+	if err == nil {
+		p, err = filepath.EvalSymlinks(p)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: no such file", arg)
+	}
+	if c.Source, err = source.FileURL(p); err != nil {
+		return err
+	}
+	c.FileRoots = append(c.FileRoots, filepath.Dir(p))
+	return nil
+}
+
+// commandOptions are the flags of stage and presign: one call's arguments,
+// never read from the environment.
+func commandOptions(c *Config) []option {
+	return []option{
+		{"tool-slug", "", "action the file is for, e.g. GMAIL_SEND_EMAIL (required)", (*stringValue)(&c.ToolSlug)},
+		{"toolkit-slug", "", "app the action belongs to, e.g. gmail (stage: default from the tool slug; presign: required)", (*stringValue)(&c.ToolkitSlug)},
+		{"filename", "", "name to store the file under (default: from the source)", (*stringValue)(&c.Filename)},
+		{"mimetype", "", "presign: MIME type to sign (default: detected from the bytes)", (*stringValue)(&c.Mimetype)},
+	}
+}
+
+func options(c *Config, origins, roots *string) []option {
 	return []option{
 		{"transport", "FILESTAGE_TRANSPORT", "stdio or http (streamable HTTP at /mcp and SSE at /sse on one listener)", (*stringValue)(&c.Transport)},
 		{"listen", "FILESTAGE_LISTEN", "address to listen on (http default 127.0.0.1:8080; stdio: upload URLs of the local provider, default an ephemeral loopback port)", (*stringValue)(&c.Listen)},
@@ -121,6 +224,8 @@ func options(c *Config, origins *string) []option {
 		{"allow-private-urls", "FILESTAGE_ALLOW_PRIVATE_URLS", "let stage_connector_file fetch loopback and private addresses (development and tests only)", (*boolValue)(&c.AllowPrivateURLs)},
 		{"auth-token", "FILESTAGE_AUTH_TOKEN", "bearer token required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
 		{"allowed-origins", "FILESTAGE_ALLOWED_ORIGINS", "comma-separated browser origins allowed besides loopback and the public URL", (*stringValue)(origins)},
+		{"file-roots", "FILESTAGE_FILE_ROOTS", "comma-separated directories whose files stage_connector_file may read as file:// URLs (default none)", (*stringValue)(roots)},
+		{"max-inline-bytes", "FILESTAGE_MAX_INLINE_BYTES", "largest data: URL accepted, decoded", (*sizeValue)(&c.MaxInlineBytes)},
 		{"fetch-timeout", "FILESTAGE_FETCH_TIMEOUT", "time limit for fetching one source URL, body included", (*durationValue)(&c.FetchTimeout)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 	}
@@ -137,12 +242,18 @@ func (c *Config) validate() error {
 	}
 	switch c.Transport {
 	case TransportStdio:
+		if c.Listen == "" && c.Command != CmdServe {
+			c.Listen = DefaultHTTPListen // where a local server's upload links point
+		}
 		if c.Listen == "" {
 			c.Listen = "127.0.0.1:0"
 		}
 	case TransportHTTP:
 		if c.Listen == "" {
-			c.Listen = "127.0.0.1:8080"
+			c.Listen = DefaultHTTPListen
+		}
+		if c.Command != CmdServe {
+			break // commands serve nothing
 		}
 		if c.AuthToken == "" && !IsLoopback(c.Listen) {
 			return fmt.Errorf("refusing to serve MCP on %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN, or listen on 127.0.0.1", c.Listen)
@@ -159,6 +270,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBytes <= 0 {
 		return fmt.Errorf("--max-bytes must be positive")
+	}
+	if c.MaxInlineBytes <= 0 {
+		return fmt.Errorf("--max-inline-bytes must be positive")
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
@@ -207,6 +321,10 @@ func Usage() string {
 Usage:
   filestage                      serve MCP over stdio with the embedded local store
   filestage serve [flags]        serve with the given flags
+  filestage stage <url-or-path> --tool-slug SLUG [flags]
+                                 stage one file; print its descriptor as JSON
+  filestage presign <path> --toolkit-slug APP --tool-slug SLUG [flags]
+                                 hash a file; print a presigned upload for it as JSON
   filestage version              print the version
   filestage --help               print this help
 
@@ -217,8 +335,12 @@ Flags (each also read from the environment variable shown):
 `)
 	var c Config
 	var s string
-	for _, o := range options(&c, &s) {
+	for _, o := range options(&c, &s, &s) {
 		fmt.Fprintf(&b, "  --%-20s %s\n  %-22s %s\n", o.flag, o.env, "", o.help)
+	}
+	b.WriteString("\nFlags of stage and presign:\n")
+	for _, o := range commandOptions(&c) {
+		fmt.Fprintf(&b, "  --%-20s %s\n", o.flag, o.help)
 	}
 	b.WriteString(`
 Tools: stage_connector_file (fetch a URL, hash, upload, return {name, mimetype, s3key})

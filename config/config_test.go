@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -42,15 +44,16 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "0.0.0.0:9000", "FILESTAGE_PROVIDER": "s3", "FILESTAGE_DATA_DIR": "/d",
 			"FILESTAGE_PUBLIC_URL": "https://files.example.com/", "FILESTAGE_MAX_BYTES": "2GiB", "FILESTAGE_ALLOW_PRIVATE_URLS": "1",
 			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
-			"FILESTAGE_LOG_LEVEL": "debug",
+			"FILESTAGE_LOG_LEVEL": "debug", "FILESTAGE_FILE_ROOTS": "/, /home/u/projects/ ,", "FILESTAGE_MAX_INLINE_BYTES": "64KiB",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
-				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, LogLevel: slog.LevelDebug}
-			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) {
-				t.Errorf("origins %v", c.AllowedOrigins)
+				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, LogLevel: slog.LevelDebug,
+				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10}
+			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
+				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}
-			c.AllowedOrigins, want.AllowedOrigins = nil, nil
+			c.AllowedOrigins, want.AllowedOrigins, c.FileRoots, want.FileRoots = nil, nil, nil, nil
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got  %+v\nwant %+v", c, want)
 			}
@@ -124,9 +127,68 @@ func TestUsageNamesEveryVariable(t *testing.T) {
 	u := Usage()
 	var c Config
 	var s string
-	for _, o := range options(&c, &s) {
+	for _, o := range options(&c, &s, &s) {
 		if !strings.Contains(u, "--"+o.flag) || !strings.Contains(u, o.env) {
 			t.Errorf("usage lacks --%s / %s", o.flag, o.env)
 		}
+	}
+	for _, o := range commandOptions(&c) {
+		if !strings.Contains(u, "--"+o.flag) {
+			t.Errorf("usage lacks --%s", o.flag)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "q3 report.pdf")
+	if err := os.WriteFile(file, []byte("%PDF-1.4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.pdf")
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	fileURL := "file://" + strings.ReplaceAll(filepath.ToSlash(file), " ", "%20")
+	tests := []struct {
+		args             []string
+		source, toolSlug string
+		roots            []string
+	}{
+		{[]string{"stage", file, "--tool-slug", "GMAIL_SEND_EMAIL"}, fileURL, "GMAIL_SEND_EMAIL", []string{"/srv", dir}},
+		{[]string{"stage", "--tool-slug=GMAIL_SEND_EMAIL", link}, fileURL, "GMAIL_SEND_EMAIL", []string{"/srv", dir}},
+		{[]string{"stage", fileURL, "--tool-slug", "X_Y"}, fileURL, "X_Y", []string{"/srv", dir}},
+		{[]string{"stage", "https://example.com/a.png", "--tool-slug", "X_Y"}, "https://example.com/a.png", "X_Y", []string{"/srv"}},
+		{[]string{"stage", "data:,hi", "--tool-slug", "X_Y", "--provider", "s3"}, "data:,hi", "X_Y", []string{"/srv"}},
+		{[]string{"presign", file, "--toolkit-slug", "gmail", "--tool-slug", "GMAIL_SEND_EMAIL"}, fileURL, "GMAIL_SEND_EMAIL", []string{"/srv", dir}},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.args, env(map[string]string{"FILESTAGE_FILE_ROOTS": "/srv"}))
+		if err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		if c.Command != tt.args[0] || c.Source != tt.source || c.ToolSlug != tt.toolSlug || !slices.Equal(c.FileRoots, tt.roots) || c.LogLevel != slog.LevelWarn {
+			t.Errorf("%v: got %+v", tt.args, c)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"stage", "--tool-slug", "X_Y"}, "takes one file"},
+		{[]string{"stage", "a", "b", "--tool-slug", "X_Y"}, "takes one file"},
+		{[]string{"stage", filepath.Join(dir, "missing.pdf")}, "no such file"},
+		{[]string{"presign", "https://example.com/a.png"}, "local file"},
+		{[]string{"serve", "--tool-slug", "X_Y"}, "flag provided but not defined"},
+		{[]string{"stage", file, "--max-inline-bytes", "0"}, "--max-inline-bytes"},
+	} {
+		if _, err := Parse(tt.args, env(nil)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error saying %q", tt.args, err, tt.want)
+		}
+	}
+	// A command serves nothing: no token is needed whatever the listener.
+	if _, err := Parse([]string{"stage", file, "--transport", "http", "--listen", "0.0.0.0:1"}, env(nil)); err != nil {
+		t.Errorf("stage with a public listener setting: %v", err)
 	}
 }

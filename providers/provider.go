@@ -74,6 +74,9 @@ type Body struct {
 	Data io.ReaderAt
 	Size int64
 	MD5  [16]byte
+	// Temp, when set, is a temporary file holding the bytes, which
+	// storage on the same disk may move into place instead of copying.
+	Temp interface{ Keep(path string) error }
 }
 
 // Reader returns a fresh reader over the whole body.

@@ -1,6 +1,7 @@
-// Package spool copies a stream into a temporary file while hashing it, so
-// that bytes of any size are read once, held in constant memory and can be
-// replayed for an upload.
+// Package spool reads a stream once while hashing it: into a temporary
+// file, so that bytes of any size are held in constant memory and can be
+// replayed for an upload, or, for sources that can be read again, only
+// through the hash.
 package spool
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,13 +27,42 @@ const bufSize = 256 << 10
 // bufs keeps copy buffers between calls so the hot loop allocates nothing.
 var bufs = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-// File is a spooled stream. It removes itself on Close unless it was kept.
-type File struct {
-	f    *os.File
+// Sum is what one pass over a stream learns.
+type Sum struct {
 	Size int64
 	MD5  [16]byte
 	// Head is the first HeadSize bytes (fewer if the stream was shorter).
 	Head []byte
+}
+
+// File is a spooled stream. It removes itself on Close unless it was kept.
+type File struct {
+	f *os.File
+	Sum
+}
+
+// Hash reads r to its end, at most max bytes, and sums it.
+func Hash(r io.Reader, max int64) (Sum, error) {
+	return sum(io.Discard, r, max)
+}
+
+// sum copies r to w through the hash in pooled buffers: the loop
+// allocates nothing per chunk.
+func sum(w io.Writer, r io.Reader, max int64) (Sum, error) {
+	h := md5.New()
+	head := &headWriter{max: HeadSize}
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h, head), io.LimitReader(r, max+1), *bp)
+	if err != nil {
+		return Sum{}, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
+	}
+	if n > max {
+		return Sum{}, fmt.Errorf("spool: more than %d bytes: %w", max, ErrTooLarge)
+	}
+	s := Sum{Size: n, Head: head.b}
+	h.Sum(s.MD5[:0])
+	return s, nil
 }
 
 // Write copies r into a new temporary file in dir, at most max bytes. On
@@ -47,20 +78,11 @@ func Write(r io.Reader, dir string, max int64) (_ *File, err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	h := md5.New()
-	head := &headWriter{max: HeadSize}
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	n, err := io.CopyBuffer(io.MultiWriter(f, h, head), io.LimitReader(r, max+1), *bp)
+	s, err := sum(f, r, max)
 	if err != nil {
-		return nil, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
+		return nil, err
 	}
-	if n > max {
-		return nil, fmt.Errorf("spool: more than %d bytes: %w", max, ErrTooLarge)
-	}
-	sp := &File{f: f, Size: n, Head: head.b}
-	h.Sum(sp.MD5[:0])
-	return sp, nil
+	return &File{f: f, Sum: s}, nil
 }
 
 // Sweep removes spool files in dir last written more than age ago: what a
@@ -90,12 +112,44 @@ func (s *File) Keep(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := os.Rename(s.f.Name(), path); err != nil {
+	if err := os.Rename(s.f.Name(), path); errors.Is(err, syscall.EXDEV) {
+		// path is on another file system: copy, then rename there.
+		if err := s.copyTo(path); err != nil {
+			return err
+		}
+		return s.Close()
+	} else if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	err := s.f.Close()
 	s.f = nil
 	return err
+}
+
+func (s *File) copyTo(path string) (err error) {
+	t, err := os.CreateTemp(filepath.Dir(path), ".spool-*")
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+			os.Remove(t.Name())
+		}
+	}()
+	if _, err = io.Copy(t, io.NewSectionReader(s.f, 0, s.Size)); err == nil {
+		err = t.Sync()
+	}
+	if err == nil {
+		err = t.Close()
+	}
+	if err == nil {
+		err = os.Rename(t.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
 }
 
 // Close removes the spooled file unless it was kept. It is safe to call

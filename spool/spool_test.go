@@ -85,24 +85,72 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+func TestHash(t *testing.T) {
+	b := testfile.Random(3*bufSize + 5)
+	s, err := Hash(bytes.NewReader(b), int64(len(b)))
+	if err != nil || s.Size != int64(len(b)) || s.MD5 != md5.Sum(b) || !bytes.Equal(s.Head, b[:HeadSize]) {
+		t.Errorf("got size %d, err %v", s.Size, err)
+	}
+	if _, err := Hash(bytes.NewReader(b), int64(len(b)-1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("over the cap: %v", err)
+	}
+}
+
+// TestNoPerChunkAllocations: the copy loop allocates the same whether it
+// runs for 4 chunks or 256.
+func TestNoPerChunkAllocations(t *testing.T) {
+	allocs := func(n int) float64 {
+		r := &zeros{}
+		return testing.AllocsPerRun(5, func() {
+			r.n = n
+			if _, err := Hash(r, int64(n)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	small, large := allocs(4*bufSize), allocs(256*bufSize)
+	if large != small {
+		t.Errorf("%v allocations for 4 chunks, %v for 256", small, large)
+	}
+}
+
+type zeros struct{ n int }
+
+func (z *zeros) Read(p []byte) (int, error) {
+	if z.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), z.n)
+	clear(p[:k])
+	z.n -= k
+	return k, nil
+}
+
 func TestKeep(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := Write(bytes.NewReader([]byte("hello")), dir, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "objects", "a", "b.txt")
-	if err := sp.Keep(dst); err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Close(); err != nil {
-		t.Errorf("Close after Keep: %v", err)
-	}
-	if got, err := os.ReadFile(dst); err != nil || string(got) != "hello" {
-		t.Errorf("kept %q, %v", got, err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || entries[0].Name() != "objects" {
-		t.Errorf("left %v", entries)
+	b := testfile.Random(bufSize + 3)
+	for _, viaCopy := range []bool{false, true} {
+		sp, err := Write(bytes.NewReader(b), dir, int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, "objects", "a", "b.bin")
+		if viaCopy { // as when dst is on another file system
+			os.MkdirAll(filepath.Dir(dst), 0o755)
+			err = sp.copyTo(dst)
+			sp.Close()
+		} else {
+			err = sp.Keep(dst)
+		}
+		if got, _ := os.ReadFile(dst); err != nil || !bytes.Equal(got, b) {
+			t.Errorf("copy %v: %v, kept bytes differ", viaCopy, err)
+		}
+		spools, _ := filepath.Glob(filepath.Join(dir, "*", "*", ".spool-*"))
+		if top, _ := filepath.Glob(filepath.Join(dir, ".spool-*")); len(top)+len(spools) != 0 {
+			t.Errorf("copy %v: temporary files left: %v %v", viaCopy, top, spools)
+		}
+		if err := sp.Close(); err != nil {
+			t.Errorf("Close after Keep: %v", err)
+		}
 	}
 }

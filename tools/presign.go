@@ -2,12 +2,15 @@ package tools
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
+	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/spool"
 )
 
 // PresignName is the tool's name.
@@ -72,4 +75,29 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 		ExpiresAt:       slot.ExpiresAt.UTC(),
 		FileUploadable:  schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
 	}, nil
+}
+
+// PresignFile fills in a presign request from a local file, which it reads
+// once to hash, then asks for an upload slot as Presign does: the path of
+// `filestage presign`. Given fields are kept; the MD5 is always computed.
+func (s *Service) PresignFile(ctx context.Context, fileURL string, in schema.PresignRequest) (schema.PresignResponse, error) {
+	src, err := s.Source.Open(ctx, fileURL)
+	if err != nil {
+		return schema.PresignResponse{}, s.sourceError(err)
+	}
+	defer src.Body.Close()
+	m := startMeter(ctx, src.Size, 1)
+	sum, err := spool.Hash(m.reading(ctx, src.Body), s.MaxBytes)
+	m.stop(err == nil)
+	if err != nil {
+		return schema.PresignResponse{}, s.sourceError(err)
+	}
+	if in.Filename == "" {
+		in.Filename = src.Name
+	}
+	if in.Mimetype == "" {
+		in.Mimetype = source.DetectType(sum.Head, src.ContentType, in.Filename)
+	}
+	in.MD5, in.Size = hex.EncodeToString(sum.MD5[:]), &sum.Size
+	return s.Presign(ctx, in)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,11 +32,11 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	start := time.Now()
 	rawURL := strings.TrimSpace(in.URL)
 	if rawURL == "" {
-		return schema.StageResponse{}, invalid("url", "is required", "Pass the http(s) URL of the file to stage.")
+		return schema.StageResponse{}, invalid("url", "is required", "Pass the file's http(s) URL, its file:// URL, or its bytes as a data: URL.")
 	}
 	u, err := source.ParseURL(rawURL)
 	if err != nil {
-		return schema.StageResponse{}, sourceError(err)
+		return schema.StageResponse{}, s.sourceError(err)
 	}
 	toolSlug, err := checkToolSlug("toolSlug", in.ToolSlug)
 	if err != nil {
@@ -60,54 +61,94 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{Success: true, Name: d.Name, Mimetype: d.Mimetype, S3Key: d.S3Key}, nil
 	}
 
-	src, err := s.Fetcher.Open(ctx, rawURL)
+	src, err := s.Source.Open(ctx, rawURL)
 	if err != nil {
-		return schema.StageResponse{}, sourceError(err)
+		return schema.StageResponse{}, s.sourceError(err)
 	}
 	defer src.Body.Close()
-	sp, err := spool.Write(src.Body, s.SpoolDir, s.MaxBytes)
-	if err != nil {
-		return schema.StageResponse{}, sourceError(err)
+	m := startMeter(ctx, src.Size, 2)
+	ok := false
+	defer func() { m.stop(ok) }()
+
+	// One pass reads the source while hashing it. A local file or inline
+	// data is read again for the upload; anything else is spooled to
+	// disk on the way and uploaded from there.
+	var body providers.Body
+	var sum spool.Sum
+	if src.At != nil {
+		sum, err = spool.Hash(m.reading(ctx, src.Body), s.MaxBytes)
+		body.Data = src.At
+	} else {
+		var sp *spool.File
+		sp, err = spool.Write(m.reading(ctx, src.Body), s.SpoolDir, s.MaxBytes)
+		if err == nil {
+			defer sp.Close()
+			sum, body.Data, body.Temp = sp.Sum, sp, sp
+		}
 	}
-	defer sp.Close()
+	if err != nil {
+		return schema.StageResponse{}, s.sourceError(err)
+	}
+	m.sized(sum.Size)
+	body.Data, body.Size, body.MD5 = m.uploading(ctx, body.Data), sum.Size, sum.MD5
 
 	if name == "" {
 		name = src.Name
 	}
-	mimeType := source.DetectType(sp.Head, src.ContentType, name)
-	name = source.FileName(name, mimeType, sp.MD5)
+	mimeType := source.DetectType(sum.Head, src.ContentType, name)
+	name = source.FileName(name, mimeType, sum.MD5)
 
 	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
-		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sp.MD5, Size: sp.Size,
-	}, providers.Body{Data: sp, Size: sp.Size, MD5: sp.MD5})
+		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size,
+	}, body)
 	if err != nil {
 		return schema.StageResponse{}, storageError("storing", err)
 	}
-	s.Logger.InfoContext(ctx, "staged", "tool", toolSlug, "source_host", u.Host, "key", slot.Key,
-		"bytes", sp.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
-	size := sp.Size
+	ok = true
+	s.Logger.InfoContext(ctx, "staged", "tool", toolSlug, "source", sourceName(u), "key", slot.Key,
+		"bytes", sum.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
+	size := sum.Size
 	return schema.StageResponse{
 		Success:  true,
 		Name:     name,
 		Mimetype: mimeType,
 		S3Key:    slot.Key,
 		Size:     &size,
-		MD5:      hex.EncodeToString(sp.MD5[:]),
+		MD5:      hex.EncodeToString(sum.MD5[:]),
 		Type:     string(slot.Type),
 	}, nil
 }
 
+// sourceName says where bytes came from in the log: the host of an
+// http(s) URL, never a path or inline data.
+func sourceName(u *url.URL) string {
+	if u.Host != "" && u.Scheme != "file" {
+		return u.Host
+	}
+	return u.Scheme
+}
+
 // sourceError says what went wrong with the source and what to do about it.
-func sourceError(err error) error {
+func (s *Service) sourceError(err error) error {
 	e := &Error{Status: 502, Slug: "SOURCE_UNREACHABLE", Message: "url: " + err.Error(), Err: err,
 		Fix: "Check that the URL is reachable without authentication and try again."}
 	switch {
 	case errors.Is(err, context.Canceled):
 		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
 	case errors.Is(err, source.ErrScheme):
-		e.Status, e.Slug, e.Fix = 400, "INVALID_ARGUMENT", "Pass an http:// or https:// URL."
+		e.Status, e.Slug, e.Fix = 400, "INVALID_ARGUMENT", "Pass an http(s) URL, a file:///absolute/path URL, or data:<mediatype>;base64,<data>."
 	case errors.Is(err, source.ErrRefused):
 		e.Status, e.Slug, e.Fix = 403, "SOURCE_REFUSED", "Use a publicly reachable URL. For local development only, start filestage with --allow-private-urls."
+	case errors.Is(err, source.ErrOutsideRoots):
+		e.Status, e.Slug = 403, "SOURCE_REFUSED"
+		e.Fix = "Start filestage with --file-roots (FILESTAGE_FILE_ROOTS) naming the folder that holds the file, or pass an http(s) URL."
+		if roots := s.Source.Roots(); len(roots) > 0 {
+			e.Fix = "Stage a file below " + strings.Join(roots, ", ") + ", or add its folder to --file-roots (FILESTAGE_FILE_ROOTS)."
+		}
+	case errors.Is(err, source.ErrFile):
+		e.Status, e.Slug, e.Fix = 400, "SOURCE_NOT_A_FILE", "Pass the file:// URL of one readable regular file."
+	case errors.Is(err, source.ErrInlineTooLarge):
+		e.Status, e.Slug, e.Fix = 413, "SOURCE_TOO_LARGE", "Pass larger files by http(s) or file:// URL, or upload them with request_presigned_upload; the inline cap is FILESTAGE_MAX_INLINE_BYTES."
 	case errors.Is(err, source.ErrTooLarge), errors.Is(err, spool.ErrTooLarge):
 		e.Status, e.Slug, e.Fix = 413, "SOURCE_TOO_LARGE", "Stage a smaller file, or raise the cap with --max-bytes (FILESTAGE_MAX_BYTES)."
 	case errors.Is(err, source.ErrStatus):

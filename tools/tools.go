@@ -24,7 +24,7 @@ import (
 // Service holds what the tools work with.
 type Service struct {
 	Provider providers.Provider
-	Fetcher  *source.Fetcher
+	Source   *source.Opener
 	// SpoolDir holds fetched bytes while they are hashed and uploaded.
 	SpoolDir string
 	MaxBytes int64
@@ -54,7 +54,7 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 // must see it to correct itself. Failures are logged too, for the operator.
 func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
 	fail := func(ctx context.Context, err error) *mcp.CallToolResult {
-		te := asError(err)
+		te := AsError(err)
 		level := slog.LevelInfo
 		if te.Status >= 500 {
 			level = slog.LevelWarn
@@ -67,6 +67,9 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		if err := decodeArgs(req, &in); err != nil {
 			return fail(ctx, err), nil
 		}
+		if meta := req.Params.Meta; meta != nil && meta.ProgressToken != nil {
+			ctx = WithProgress(ctx, notifier(ctx, meta.ProgressToken))
+		}
 		out, err := fn(ctx, in)
 		if err != nil {
 			return fail(ctx, err), nil
@@ -76,6 +79,21 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 			return fail(ctx, err), nil
 		}
 		return mcp.NewToolResultStructured(out, string(text)), nil
+	}
+}
+
+// notifier sends progress as notifications/progress for the call that
+// asked for it with token.
+func notifier(ctx context.Context, token mcp.ProgressToken) Progress {
+	srv := server.ServerFromContext(ctx)
+	return func(done, total int64, message string) {
+		params := map[string]any{"progressToken": token, "progress": done, "message": message}
+		if total > 0 {
+			params["total"] = total
+		}
+		// A notification that cannot be queued is dropped: the next
+		// one says more anyway.
+		_ = srv.SendNotificationToClient(ctx, "notifications/progress", params)
 	}
 }
 
@@ -98,8 +116,8 @@ func invalid(field, problem, fix string) *Error {
 	return &Error{Status: 400, Slug: "INVALID_ARGUMENT", Message: field + ": " + problem, Fix: fix}
 }
 
-// asError is err as a tool failure; an error of no known kind is internal.
-func asError(err error) *Error {
+// AsError is err as a tool failure; an error of no known kind is internal.
+func AsError(err error) *Error {
 	var te *Error
 	if !errors.As(err, &te) {
 		te = &Error{Status: 500, Slug: "INTERNAL_ERROR", Message: err.Error(), Fix: "Try again; if it keeps failing, report it with filestage's log.", Err: err}
@@ -111,7 +129,7 @@ func asError(err error) *Error {
 // put in structuredContent: clients validate that against the output schema
 // even on error results.
 func ErrorResult(err error) *mcp.CallToolResult {
-	te := asError(err)
+	te := AsError(err)
 	text, _ := json.Marshal(schema.ErrorEnvelope{Error: schema.ErrorBody{
 		Message:      te.Message,
 		Code:         te.Status,

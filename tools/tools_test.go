@@ -69,6 +69,15 @@ type fixture struct {
 	client   *client.Client
 }
 
+func newOpener(t *testing.T, o source.Options) *source.Opener {
+	t.Helper()
+	s, err := source.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // newFixture serves the tools to an in-process MCP client.
 func newFixture(t *testing.T, p providers.Provider, maxBytes int64) *fixture {
 	t.Helper()
@@ -78,7 +87,7 @@ func newFixture(t *testing.T, p providers.Provider, maxBytes int64) *fixture {
 	}
 	srv := NewServer("test", &Service{
 		Provider: p,
-		Fetcher:  source.NewFetcher(source.Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 10 * time.Second}),
+		Source:   newOpener(t, source.Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 10 * time.Second}),
 		SpoolDir: f.spoolDir,
 		MaxBytes: maxBytes,
 		Logger:   slog.New(slog.DiscardHandler),

@@ -153,7 +153,7 @@ func TestDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d2 := NewDrain()
-	d2.enter()
+	d2.enter("s", &call{})
 	if err := d2.Wait(ctx); err == nil {
 		t.Error("Wait ignored its context")
 	}

@@ -109,6 +109,28 @@ func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest)
 	}, nil
 }
 
+// Store stores the body unless the store has it: a temporary file is
+// moved into place (it was hashed as it was written), other bodies are
+// copied and verified.
+func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body providers.Body) (providers.Slot, error) {
+	slot, err := p.RequestUpload(ctx, req)
+	if err != nil || slot.Type == providers.SlotExisting {
+		return slot, err
+	}
+	if body.Temp != nil {
+		var path string
+		if path, err = p.store.path(slot.Key); err == nil {
+			err = body.Temp.Keep(path)
+		}
+	} else {
+		err = p.Upload(ctx, slot, body)
+	}
+	if err != nil {
+		return providers.Slot{}, err
+	}
+	return slot, nil
+}
+
 // Upload stores the body directly; it takes the same verified path as an
 // upload through the signed URL.
 func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body providers.Body) error {

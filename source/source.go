@@ -1,5 +1,6 @@
-// Package source opens the bytes a tool is asked to stage: it fetches
-// http(s) URLs behind an SSRF guard, and names and types what it fetched.
+// Package source opens the bytes a tool is asked to stage: http(s) URLs
+// fetched behind an SSRF guard, file:// URLs below configured roots, and
+// data: URLs; and it names and types what it opened.
 package source
 
 import (
@@ -21,8 +22,9 @@ import (
 
 // Errors a caller can tell apart with errors.Is.
 var (
-	// ErrScheme: the URL's scheme is not one this source reads.
-	ErrScheme = errors.New("unsupported URL scheme")
+	// ErrScheme: the URL's scheme is not one this package reads, or the
+	// URL is not well formed for its scheme.
+	ErrScheme = errors.New("unsupported URL")
 	// ErrRefused: the URL points at an address filestage must not reach.
 	ErrRefused = errors.New("refused: the address is private, loopback, link-local or otherwise not public")
 	// ErrTooLarge: the source announced more bytes than the cap.
@@ -36,7 +38,7 @@ var (
 // MaxRedirects is how many redirects a fetch follows.
 const MaxRedirects = 5
 
-// Options configure a Fetcher.
+// Options configure an Opener.
 type Options struct {
 	// AllowPrivate lifts the SSRF guard, for development and tests only.
 	AllowPrivate bool
@@ -46,19 +48,38 @@ type Options struct {
 	Timeout time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
+	// FileRoots are the directories file:// URLs may read below. With
+	// none, file:// URLs are refused: a hosted server reads no disk.
+	FileRoots []string
+	// MaxInlineBytes caps the decoded bytes of a data: URL; zero means
+	// DefaultMaxInlineBytes.
+	MaxInlineBytes int64
 }
 
-// Fetcher opens http(s) URLs. Every connection it makes, redirects
-// included, is checked at dial time against the resolved address, so a DNS
-// answer that changes between check and connect does not get around it.
-type Fetcher struct {
+// DefaultMaxInlineBytes is the default cap of a data: URL's decoded bytes.
+const DefaultMaxInlineBytes = 1 << 20
+
+// Opener opens source URLs. Every connection it makes for an http(s) URL,
+// redirects included, is checked at dial time against the resolved
+// address, so a DNS answer that changes between check and connect does not
+// get around it.
+type Opener struct {
 	client  *http.Client
 	opts    Options
 	timeout time.Duration
+	roots   []string
 }
 
-// NewFetcher returns a Fetcher with its own transport.
-func NewFetcher(o Options) *Fetcher {
+// New returns an Opener with its own HTTP transport. It fails when a file
+// root is not a directory.
+func New(o Options) (*Opener, error) {
+	roots, err := resolveRoots(o.FileRoots)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxInlineBytes <= 0 {
+		o.MaxInlineBytes = DefaultMaxInlineBytes
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if !o.AllowPrivate {
 		dialer.Control = ssrf.New(ssrf.WithAnyPort()).Safe
@@ -75,7 +96,7 @@ func NewFetcher(o Options) *Fetcher {
 		MaxIdleConns:          16,
 		ForceAttemptHTTP2:     true,
 	}
-	f := &Fetcher{opts: o, timeout: o.Timeout}
+	f := &Opener{opts: o, timeout: o.Timeout, roots: roots}
 	if f.timeout == 0 {
 		f.timeout = 15 * time.Minute
 	}
@@ -91,10 +112,10 @@ func NewFetcher(o Options) *Fetcher {
 			return nil
 		},
 	}
-	return f
+	return f, nil
 }
 
-// Source is an opened body and what its server said about it.
+// Source is an opened body and what its origin said about it.
 type Source struct {
 	Body io.ReadCloser
 	// Size is the announced length, or -1.
@@ -104,41 +125,67 @@ type Source struct {
 	// Name is the filename from Content-Disposition, else the last URL
 	// path segment; empty when neither gives one.
 	Name string
+	// At reads the same bytes again, from any offset, for sources that
+	// can (local files, inline data): they need no spool copy.
+	At io.ReaderAt
 }
 
+// checkScheme admits http(s) only: where a redirect may lead.
 func checkScheme(u *url.URL) error {
 	switch u.Scheme {
 	case "http", "https":
 		return nil
 	}
-	return fmt.Errorf("%w %q: use an http:// or https:// URL", ErrScheme, u.Scheme)
+	return fmt.Errorf("%w scheme %q: use an http:// or https:// URL", ErrScheme, u.Scheme)
 }
 
 // ParseURL parses a source URL and checks that this package can read it.
+// A data: URL is only recognised here; Open decodes it.
 func ParseURL(rawURL string) (*url.URL, error) {
+	if isData(rawURL) {
+		return &url.URL{Scheme: "data"}, nil
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		// url.Error repeats the URL, query (a signature, maybe) included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("%w: %v", ErrScheme, err)
 	}
-	if u.Scheme == "" {
-		return nil, fmt.Errorf("%w: not an absolute URL; give a full one such as https://example.com/report.pdf", ErrScheme)
+	switch u.Scheme {
+	case "":
+		return nil, fmt.Errorf("%w: not an absolute URL; give a full one such as https://example.com/report.pdf or file:///home/me/report.pdf", ErrScheme)
+	case "file":
+		return u, nil
+	case "http", "https":
+		if u.Host == "" {
+			return nil, fmt.Errorf("%w: the URL has no host", ErrScheme)
+		}
+		return u, nil
 	}
-	if err := checkScheme(u); err != nil {
-		return nil, err
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%w: the URL has no host", ErrScheme)
-	}
-	return u, nil
+	return nil, fmt.Errorf("%w scheme %q: use an http(s), file:// or data: URL", ErrScheme, u.Scheme)
 }
 
-// Open starts fetching rawURL. The caller must close the Body; the fetch's
-// time limit covers reading it.
-func (f *Fetcher) Open(ctx context.Context, rawURL string) (*Source, error) {
+// Open opens rawURL. The caller must close the Body; a fetch's time limit
+// covers reading it.
+func (f *Opener) Open(ctx context.Context, rawURL string) (*Source, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	switch u.Scheme {
+	case "data":
+		return openData(rawURL, f.opts.MaxInlineBytes)
+	case "file":
+		return f.openFile(u)
+	}
+	return f.fetch(ctx, u)
+}
+
+// fetch GETs an http(s) URL.
+func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

@@ -1,0 +1,161 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+)
+
+// Errors of file:// sources.
+var (
+	// ErrOutsideRoots: the path is not below any allowed root, or file://
+	// sources are off.
+	ErrOutsideRoots = errors.New("outside the allowed file roots")
+	// ErrFile: the file cannot be read as one regular file.
+	ErrFile = errors.New("cannot read the file")
+)
+
+// resolveRoots makes each root absolute with its symlinks resolved, so
+// that resolved paths can be compared with it.
+func resolveRoots(roots []string) ([]string, error) {
+	var out []string
+	for _, r := range roots {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		abs, err := filepath.Abs(r)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("file root %s: %w", r, errors.Unwrap(err))
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("file root %s: not a directory", r)
+		}
+		out = append(out, abs)
+	}
+	return out, nil
+}
+
+// Roots are the directories file:// URLs may read below, resolved.
+func (f *Opener) Roots() []string { return f.roots }
+
+// within returns the root holding p and p relative to it.
+func (f *Opener) within(p string) (root, rel string, ok bool) {
+	for _, root := range f.roots {
+		rel, err := filepath.Rel(root, p)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return root, rel, true
+		}
+	}
+	return "", "", false
+}
+
+// FileURL is the file:// URL of a local path.
+func FileURL(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // C:/x is file:///C:/x
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+// openFile opens a file:// URL's file: a regular file that lies below one
+// of the roots once every symlink in its path is resolved. The file is
+// then opened through an os.Root, which refuses to follow a link out of
+// the root, so swapping a path component for a symlink after the check
+// does not get around it either.
+func (f *Opener) openFile(u *url.URL) (*Source, error) {
+	if len(f.roots) == 0 {
+		return nil, fmt.Errorf("%w: file:// URLs are off on this server (no file roots are set)", ErrOutsideRoots)
+	}
+	if u.Host != "" && !strings.EqualFold(u.Host, "localhost") {
+		return nil, fmt.Errorf("%w: a file:// URL names no host: file:///path/to/file", ErrScheme)
+	}
+	name := u.Path
+	if runtime.GOOS == "windows" && len(name) > 2 && name[0] == '/' && name[2] == ':' {
+		name = name[1:] // /C:/x
+	}
+	name = filepath.FromSlash(name)
+	if !filepath.IsAbs(name) {
+		return nil, fmt.Errorf("%w: a file:// URL needs an absolute path: file:///path/to/file", ErrScheme)
+	}
+	name = filepath.Clean(name)
+
+	resolved, err := filepath.EvalSymlinks(name)
+	root, rel, inside := f.within(resolved)
+	switch {
+	case err != nil:
+		// Only say what is wrong with a path below a root: outside them
+		// the answer would tell which files exist.
+		if _, _, lexical := f.within(name); lexical {
+			return nil, fileError(name, err)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrOutsideRoots, name)
+	case !inside:
+		return nil, fmt.Errorf("%w: %s (symlinks resolved)", ErrOutsideRoots, name)
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fileError(name, err)
+	}
+	defer r.Close()
+	// Stat first: opening a device or a FIFO can block or have effects.
+	if fi, err := r.Stat(rel); err != nil {
+		return nil, fileError(name, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, notRegular(name, fi)
+	}
+	file, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fileError(name, err)
+	}
+	fi, err := file.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(name, fi)
+	}
+	if err == nil && f.opts.MaxBytes > 0 && fi.Size() > f.opts.MaxBytes {
+		err = fmt.Errorf("%w: %s is %d bytes, the cap is %d", ErrTooLarge, name, fi.Size(), f.opts.MaxBytes)
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &Source{Body: file, At: file, Size: fi.Size(), Name: SanitizeName(filepath.Base(name))}, nil
+}
+
+func notRegular(name string, fi fs.FileInfo) error {
+	what := "not a regular file (a device, pipe or socket)"
+	if fi.IsDir() {
+		what = "a directory; name one file in it"
+	}
+	return fmt.Errorf("%w: %s is %s", ErrFile, name, what)
+}
+
+// fileError says why a file could not be opened without repeating the
+// operating system's wording (which names the path again).
+func fileError(name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist", ErrFile, name)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %s is not readable by filestage", ErrFile, name)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrFile, name, err)
+}
