@@ -41,6 +41,7 @@ func answer(out any, err error, stdout, stderr io.Writer) int {
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // URLs keep their &
 	if err := enc.Encode(out); err != nil {
 		fmt.Fprintf(stderr, "filestage: %v\n", err)
 		return 1

@@ -12,9 +12,9 @@ import (
 // StageRequest mirrors Recoup's UploadConnectorFileRequest, plus two
 // optional extras.
 type StageRequest struct {
-	URL         string `json:"url" jsonschema:"format=uri" jsonschema_description:"Where the file's bytes are: an http(s) URL that filestage fetches server-side. Required."`
+	URL         string `json:"url" jsonschema:"format=uri" jsonschema_description:"Where the file's bytes are. Required. An http(s) URL, fetched server-side; a file:///absolute/path URL, read from the server's disk below its allowed roots (none unless configured); or a data:<mediatype>;base64,<data> URL for small files (1 MiB by default)."`
 	ToolSlug    string `json:"toolSlug" jsonschema:"pattern=^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$" jsonschema_description:"The action slug the file will be attached to, UPPERCASE_SNAKE_CASE (e.g. GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE). Required."`
-	Filename    string `json:"filename,omitempty" jsonschema_description:"Name to store the file under. Default: from the response's Content-Disposition, else the URL path, else generated with an extension that fits the content."`
+	Filename    string `json:"filename,omitempty" jsonschema_description:"Name to store the file under. Default: from the response's Content-Disposition, else the URL path or file name, else generated with an extension that fits the content."`
 	ToolkitSlug string `json:"toolkitSlug,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$" jsonschema_description:"The app the action belongs to (e.g. gmail). Default: the first segment of toolSlug, lower-cased."`
 }
 

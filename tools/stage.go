@@ -23,7 +23,8 @@ const StageName = "stage_connector_file"
 func StageTool() mcp.Tool {
 	return newTool(StageName, "Stage a file for a connector action",
 		"Stage a file into connector storage so it can be attached to a connector action that takes a file_uploadable argument. "+
-			"filestage fetches the URL server-side, detects the MIME type from the bytes, hashes and uploads them, and returns the descriptor {name, mimetype, s3key} to embed in the action's file_uploadable argument.",
+			"filestage reads the URL server-side (http(s), a file:// path below the server's allowed roots, or inline data:), detects the MIME type from the bytes, hashes and uploads them, and returns the descriptor {name, mimetype, s3key} to embed in the action's file_uploadable argument. "+
+			"Send a progressToken to get progress notifications for large files.",
 		schema.For[schema.StageRequest](), schema.For[schema.StageResponse]())
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -32,7 +33,7 @@ type Service struct {
 }
 
 const instructions = `filestage puts files where connector platforms can attach them.
-To attach a file to a connector action (GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE, ...), call stage_connector_file with the file's URL and the action's toolSlug, then put {name, mimetype, s3key} from the result into the action's file_uploadable argument.
+To attach a file to a connector action (GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE, ...), call stage_connector_file with the file's URL (http(s), file:// below the server's allowed roots, or a small data: URL) and the action's toolSlug, then put {name, mimetype, s3key} from the result into the action's file_uploadable argument.
 When the client holds the bytes itself, call request_presigned_upload with their MD5, PUT the bytes to the returned URL with exactly the returned headers, then use file_uploadable from the result.`
 
 // NewServer returns an MCP server offering the tools; opts are added after
@@ -67,7 +68,7 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		if err := decodeArgs(req, &in); err != nil {
 			return fail(ctx, err), nil
 		}
-		if meta := req.Params.Meta; meta != nil && meta.ProgressToken != nil {
+		if meta := req.Params.Meta; meta != nil && meta.ProgressToken != nil && server.ServerFromContext(ctx) != nil {
 			ctx = WithProgress(ctx, notifier(ctx, meta.ProgressToken))
 		}
 		out, err := fn(ctx, in)
@@ -93,7 +94,19 @@ func notifier(ctx context.Context, token mcp.ProgressToken) Progress {
 		}
 		// A notification that cannot be queued is dropped: the next
 		// one says more anyway.
-		_ = srv.SendNotificationToClient(ctx, "notifications/progress", params)
+		if srv.SendNotificationToClient(ctx, "notifications/progress", params) != nil || done < total {
+			return
+		}
+		// The last report goes just before the answer. mcp-go's
+		// streamable HTTP transport drops a notification its forwarder
+		// has taken but not yet written when the answer overtakes it
+		// (mcp-go pull request 969): give the forwarder a moment.
+		if s := server.ClientSessionFromContext(ctx); s != nil {
+			for i := 0; i < 20 && len(s.NotificationChannel()) > 0; i++ {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 }
 
