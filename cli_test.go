@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/cli"
+	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/schema"
+)
+
+// command runs filestage with args as a person would, returning stdout,
+// stderr and the exit code.
+func command(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errs, func(k string) string { return env[k] }, nil)
+	return out.String(), errs.String(), code
+}
+
+// TestCommands: stage and presign print what the tools answer, and what
+// they store is what a server on the same data directory serves.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	pdf := append([]byte("%PDF-1.7\n"), testfile.Random(200<<10)...)
+	file := filepath.Join(dir, "Q3 report.pdf")
+	if err := os.WriteFile(file, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A server on the same data directory, as the presigned URLs expect.
+	s := start(t, nil, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	env := map[string]string{"FILESTAGE_DATA_DIR": s.dataDir, "FILESTAGE_PUBLIC_URL": "http://" + s.addr, "FILESTAGE_ALLOW_PRIVATE_URLS": "true"}
+
+	t.Run("stage a path", func(t *testing.T) {
+		stdout, stderr, code := command(t, env, "stage", file, "--tool-slug", "GMAIL_SEND_EMAIL")
+		var out schema.StageResponse
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		if out.Name != "Q3 report.pdf" || out.Mimetype != "application/pdf" || out.MD5 != md5hex(pdf) || out.S3Key != "gmail/GMAIL_SEND_EMAIL/"+md5hex(pdf)+".pdf" {
+			t.Errorf("got %+v", out)
+		}
+		if stored, _ := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(out.S3Key))); !bytes.Equal(stored, pdf) {
+			t.Error("the store does not hold the file")
+		}
+		if stderr != "" {
+			t.Errorf("stderr is not a terminal, yet the command wrote %q", stderr)
+		}
+	})
+
+	t.Run("stage a URL", func(t *testing.T) {
+		png := testfile.PNG(30 << 10)
+		src := sourceServer(t, map[string][]byte{"/logo": png}, "image/png")
+		stdout, stderr, code := command(t, env, "stage", src.URL+"/logo", "--tool-slug", "SLACK_UPLOAD_FILE", "--filename", "brand.png")
+		var out schema.StageResponse
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.Name != "brand.png" || out.MD5 != md5hex(png) {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
+
+	t.Run("presign, then PUT to the server", func(t *testing.T) {
+		body := testfile.PNG(50 << 10)
+		png := filepath.Join(dir, "chart.png")
+		os.WriteFile(png, body, 0o644)
+		stdout, stderr, code := command(t, env, "presign", png, "--toolkit-slug", "slack", "--tool-slug", "SLACK_UPLOAD_FILE")
+		var out schema.PresignResponse
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		if out.Type != "new" || out.FileUploadable.Name != "chart.png" || out.FileUploadable.Mimetype != "image/png" || !strings.Contains(out.NewPresignedURL, fmt.Sprintf("size=%d", len(body))) {
+			t.Fatalf("got %+v", out)
+		}
+		req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
+		for k, v := range out.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("PUT: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		// The same file staged over MCP is found, not stored again.
+		c := transports[1].connect(t, s, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+		staged := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+			"url": "data:image/png;base64," + b64(body), "toolSlug": "SLACK_UPLOAD_FILE",
+		}))
+		if staged.Type != "existing" || staged.S3Key != out.Key {
+			t.Errorf("stage after the PUT: %+v, want existing %s", staged, out.Key)
+		}
+	})
+
+	failures := []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"stage", file}, 1, "toolSlug: is required"},
+		{[]string{"stage", file, "--tool-slug", "gmail"}, 1, "UPPERCASE"},
+		{[]string{"stage", dir, "--tool-slug", "GMAIL_SEND_EMAIL"}, 1, "directory"},
+		{[]string{"stage", filepath.Join(dir, "missing.pdf"), "--tool-slug", "GMAIL_SEND_EMAIL"}, 2, "no such file"},
+		{[]string{"stage", "data:text/plain,hi", "--tool-slug", "GMAIL_SEND_EMAIL", "--max-inline-bytes", "1"}, 1, "SOURCE_TOO_LARGE"},
+		{[]string{"presign", file, "--tool-slug", "GMAIL_SEND_EMAIL"}, 1, "toolkit_slug"},
+		{[]string{"presign", "https://example.com/a.pdf", "--toolkit-slug", "gmail", "--tool-slug", "GMAIL_SEND_EMAIL"}, 2, "local file"},
+		{[]string{"stage", file, "--tool-slug", "GMAIL_SEND_EMAIL", "--provider", "recoup"}, 1, "RECOUP_API_KEY"},
+	}
+	for _, tt := range failures {
+		stdout, stderr, code := command(t, env, tt.args...)
+		if code != tt.code || stdout != "" || !strings.Contains(stderr, tt.says) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d saying %q", tt.args, code, stdout, stderr, tt.code, tt.says)
+		}
+	}
+	checkTmpEmpty(t, s.dataDir)
+}
+
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	bar := cli.Bar(&b)
+	bar(0, 0, "reading 1.0 MiB")
+	bar(50, 200, "reading 50 B of 100 B")
+	bar(200, 200, "done: 100 B")
+	want := "\rreading 1.0 MiB\x1b[K" +
+		"\r[=======                       ]  25%  reading 50 B of 100 B\x1b[K" +
+		"\r[==============================] 100%  done: 100 B\x1b[K\n"
+	if b.String() != want {
+		t.Errorf("got  %q\nwant %q", b.String(), want)
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestBinaryProgressOnATerminal runs the real binary with its stderr on a
+// terminal (script(1), from util-linux, gives it one): the bar is drawn.
+func TestBinaryProgressOnATerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("script(1) is missing: install Debian's bsdutils (util-linux elsewhere)")
+	}
+	bin := binary(t)
+	body := testfile.Random(8 << 20)
+	src := slowSource(t, body, 8, 100*time.Millisecond)
+	cmd := exec.Command(script, "-qefc", bin+" stage "+src.URL+"/big.bin --tool-slug GMAIL_SEND_EMAIL --allow-private-urls --data-dir "+t.TempDir()+" >/dev/null", "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "] 100%  done: 8.0 MiB") || !strings.Contains(string(out), "reading ") {
+		t.Errorf("no progress bar on the terminal: %q", out)
+	}
+}
