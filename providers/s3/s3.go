@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -327,12 +328,19 @@ func (p *Provider) upload(ctx context.Context, key, mimetype string, body provid
 		ContentLength: aws.Int64(body.Size),
 		ContentMD5:    aws.String(providers.ContentMD5(body.MD5)),
 		ContentType:   contentType,
-	})
+	}, unsignedPayload)
 	if err != nil {
 		return p.fail("uploading "+key, err)
 	}
 	p.bucketSeen.Store(true)
 	return nil
+}
+
+// unsignedPayload signs a body upload without hashing the body with
+// SHA-256 first, as presigned URLs do: that would be one more pass over
+// every byte, and Content-MD5 already makes S3 refuse any other bytes.
+func unsignedPayload(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // uploadParts is a multipart upload, one part after the other, each with its
@@ -375,7 +383,7 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 			Body:          io.NewSectionReader(body.Data, off, part.Size()),
 			ContentLength: aws.Int64(part.Size()),
 			ContentMD5:    aws.String(providers.ContentMD5(sum)),
-		})
+		}, unsignedPayload)
 		if err != nil {
 			return p.fail(fmt.Sprintf("uploading part %d of %s", n, key), err)
 		}
