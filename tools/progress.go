@@ -36,12 +36,15 @@ type meter struct {
 	uploaded atomic.Int64 // the furthest offset storage has read to
 	quit     chan struct{}
 	exited   chan struct{}
+	// last is the last done reported; only the reporting goroutine
+	// writes it, and stop reads it once that has exited.
+	last int64
 }
 
 // startMeter starts reporting to ctx's Progress, if it has one, on a
 // call that reads size bytes (-1: not known yet) passes times.
 func startMeter(ctx context.Context, size int64, passes int64) *meter {
-	m := &meter{passes: passes, quit: make(chan struct{}), exited: make(chan struct{})}
+	m := &meter{passes: passes, quit: make(chan struct{}), exited: make(chan struct{}), last: -1}
 	m.size.Store(size)
 	m.report, _ = ctx.Value(progressKey{}).(Progress)
 	if m.report == nil {
@@ -52,14 +55,13 @@ func startMeter(ctx context.Context, size int64, passes int64) *meter {
 		defer close(m.exited)
 		t := time.NewTicker(progressInterval)
 		defer t.Stop()
-		var last int64 = -1
 		for {
 			select {
 			case <-m.quit:
 				return
 			case <-t.C:
-				if done, total, msg := m.state(); done != last {
-					last = done
+				if done, total, msg := m.state(); done != m.last {
+					m.last = done
 					m.report(done, total, msg)
 				}
 			}
@@ -118,9 +120,8 @@ func (m *meter) stop(ok bool) {
 		close(m.quit)
 	}
 	<-m.exited
-	if ok && m.report != nil {
-		size := m.size.Load()
-		m.report(m.passes*size, m.passes*size, "done: "+humanBytes(size))
+	if total := m.passes * m.size.Load(); ok && m.report != nil && m.last != total {
+		m.report(total, total, "done: "+humanBytes(m.size.Load()))
 	}
 }
 
