@@ -114,6 +114,15 @@ func Store(ctx context.Context, p Provider, req UploadRequest, body Body) (Slot,
 	return slot, nil
 }
 
+// Mover is implemented by storage on filestage's own disk that keeps a
+// body's Temp file by renaming it (the local store). It copies every other
+// body, and verifies it as it does, so a source that could be uploaded in
+// place is cheaper spooled for it: one copy, hashed once, as it is read.
+type Mover interface {
+	Provider
+	MovesTemp()
+}
+
 // Descriptor is a connector file_uploadable value.
 type Descriptor struct {
 	Name     string

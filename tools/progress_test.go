@@ -151,3 +151,53 @@ func TestCancelDuringUpload(t *testing.T) {
 		})
 	}
 }
+
+// inspector records, at upload time, what the body was and what the spool
+// directory held.
+type inspector struct {
+	spoolDir string
+	temp     bool
+	spooled  int
+	got      []byte
+}
+
+func (i *inspector) RequestUpload(_ context.Context, req providers.UploadRequest) (providers.Slot, error) {
+	return providers.Slot{Key: "k/" + req.Filename, Type: providers.SlotNew}, nil
+}
+
+func (i *inspector) Upload(_ context.Context, _ providers.Slot, body providers.Body) error {
+	entries, _ := os.ReadDir(i.spoolDir)
+	i.temp, i.spooled = body.Temp != nil, len(entries)
+	var err error
+	i.got, err = io.ReadAll(body.Reader())
+	return err
+}
+
+type movingInspector struct{ *inspector }
+
+func (movingInspector) MovesTemp() {}
+
+// TestFileSourcesAreNotCopied: a file:// source is uploaded straight from
+// the file, except into a store on this disk that would copy it anyway:
+// that one gets a spool file to move.
+func TestFileSourcesAreNotCopied(t *testing.T) {
+	root := t.TempDir()
+	body := testfile.Random(300 << 10)
+	os.WriteFile(root+"/f.bin", body, 0o644)
+	url, _ := source.FileURL(root + "/f.bin")
+	for _, mover := range []bool{false, true} {
+		in := &inspector{}
+		var p providers.Provider = in
+		if mover {
+			p = movingInspector{in}
+		}
+		svc, spoolDir := newService(t, p, root)
+		in.spoolDir = spoolDir
+		if _, err := svc.Stage(context.Background(), schema.StageRequest{URL: url, ToolSlug: "GMAIL_SEND_EMAIL"}); err != nil {
+			t.Fatal(err)
+		}
+		if in.temp != mover || (in.spooled == 1) != mover || !bytes.Equal(in.got, body) {
+			t.Errorf("mover %v: body.Temp set %v, %d spool files at upload time", mover, in.temp, in.spooled)
+		}
+	}
+}

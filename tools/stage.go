@@ -72,11 +72,11 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	defer func() { m.stop(ok) }()
 
 	// One pass reads the source while hashing it. A local file or inline
-	// data is read again for the upload; anything else is spooled to
-	// disk on the way and uploaded from there.
+	// data is read again for the upload; anything else, and anything a
+	// store on this disk would copy anyway, is spooled on the way.
 	var body providers.Body
 	var sum spool.Sum
-	if src.At != nil {
+	if _, mover := s.Provider.(providers.Mover); src.At != nil && !mover {
 		sum, err = spool.Hash(m.reading(ctx, src.Body), s.MaxBytes)
 		body.Data = src.At
 	} else {

@@ -109,6 +109,9 @@ func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest)
 	}, nil
 }
 
+// MovesTemp marks the local store as a providers.Mover.
+func (p *Provider) MovesTemp() {}
+
 // Store stores the body unless the store has it: a temporary file is
 // moved into place (it was hashed as it was written), other bodies are
 // copied and verified.
