@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command stage compares filestage's staging with what a client would do by
 // hand, on one machine in one run (issue 4): for each size and target it
 // alternates the baseline and the real filestage binary for a few rounds
@@ -16,6 +18,9 @@
 // Every run is checked (filestage's MD5, size and type "new"; the
 // baseline's MD5 and 2xx upload; the stored object's size), so a broken run
 // cannot produce a number.
+//
+// Linux only: it reads the children's rusage as Linux fills it in, and
+// /proc for the machine's description.
 //
 //	go build -o /tmp/filestage . && go run ./bench/stage -bin /tmp/filestage -sizes 16MiB,256MiB,1GiB -targets local,s3,file
 package main
@@ -79,12 +84,18 @@ func main() {
 	flag.StringVar(&o.versitygw, "versitygw", "", "versitygw binary for the s3 targets (default: from PATH, else $(go env GOPATH)/bin)")
 	flag.Parse()
 
+	// SIGPIPE too: a reader that went away (| head) ends the run with the
+	// clean-up, instead of killing this process and orphaning its servers.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	err := o.parse(sizes, targets)
 	if err == nil {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = run(ctx, o)
-		stop()
 	}
+	if ctx.Err() != nil {
+		// A child killed on the way out says "signal: killed": not the news.
+		err = errors.New("interrupted; scratch files removed, servers stopped")
+	}
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/stage:", err)
 		os.Exit(1)
@@ -491,6 +502,7 @@ type proc struct {
 func execute(ctx context.Context, env []string, name string, args ...string) (proc, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -501,7 +513,7 @@ func execute(ctx context.Context, env []string, name string, args ...string) (pr
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	// Linux counts Maxrss in KiB and Oublock in 512-byte blocks.
-	return proc{wall: wall, rss: ru.Maxrss << 10, written: ru.Oublock * 512, stdout: stdout.Bytes()}, nil
+	return proc{wall: wall, rss: int64(ru.Maxrss) << 10, written: int64(ru.Oublock) * 512, stdout: stdout.Bytes()}, nil
 }
 
 // server is a long-running child process.
@@ -636,6 +648,8 @@ func start(ctx context.Context, logPath string, name string, args ...string) (*s
 	// On interrupt, SIGTERM first: filestage serve drains, versitygw exits.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
+	// Should this process die without cleaning up, so do its servers.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -682,7 +696,7 @@ func checkDisk(dir string, largest int64) error {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return err
 	}
-	if need, free := 4*largest+256*mib, int64(st.Bavail)*st.Bsize; free < need {
+	if need, free := 4*largest+256*mib, int64(st.Bavail)*int64(st.Bsize); free < need {
 		return fmt.Errorf("%s has %d MiB free; the run needs about %d MiB", dir, free/mib, need/mib)
 	}
 	const tmpfsMagic = 0x01021994
@@ -697,7 +711,7 @@ func printReport(w io.Writer, o options, bin, work string, results []result) {
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		ratio := r.stage.Seconds() / r.base.Seconds()
-		fmt.Fprintf(w, "| %s | %s | %.2f s | %.2f s | %.2f | %.1f MiB | %.0f MiB | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %.3f s | %.3f s | %.2f | %.1f MiB | %.0f MiB | %s |\n",
 			r.size.label, r.target, r.base.Seconds(), r.stage.Seconds(), ratio, float64(r.rss)/mib, float64(r.written)/mib, verdict(r, ratio, results))
 	}
 	fmt.Fprintf(w, "\nMedians of %d rounds, baseline and filestage alternating. Baselines: http sources `curl URL | tee out | md5sum` then `curl -T out` to a presigned URL;"+
@@ -768,7 +782,7 @@ func machine(bin, work string) []string {
 	disk := "?"
 	var st syscall.Statfs_t
 	if syscall.Statfs(work, &st) == nil {
-		disk = fmt.Sprintf("%.0f GiB free", float64(int64(st.Bavail)*st.Bsize)/(1<<30))
+		disk = fmt.Sprintf("%.0f GiB free", float64(int64(st.Bavail)*int64(st.Bsize))/(1<<30))
 	}
 	curl, _ := exec.Command("curl", "--version").Output()
 	curlLine, _, _ := strings.Cut(string(curl), "\n")
