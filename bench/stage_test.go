@@ -49,8 +49,9 @@ func BenchmarkStage(b *testing.B) {
 	}
 }
 
-// BenchmarkStageFile stages a local file through its file:// URL: hashed
-// in place, then copied into the local store, with no spool copy.
+// BenchmarkStageFile stages a local file through its file:// URL into the
+// local store: copied once into a spool while it is hashed, then moved
+// into place (stores elsewhere upload straight from the file).
 func BenchmarkStageFile(b *testing.B) {
 	for _, size := range sizes {
 		b.Run(size.name, func(b *testing.B) {
