@@ -205,11 +205,26 @@ func TestProgress(t *testing.T) {
 
 // TestCancel stops a stage while its source is still sending: by
 // notifications/cancelled (stdio), by the client dropping the request's
-// connection (streamable HTTP) or its SSE stream. The fetch must stop,
-// and no temporary file and no object may remain.
+// connection (streamable HTTP), its SSE stream, or its end of stdio. The
+// fetch must stop, and no temporary file and no object may remain.
 func TestCancel(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
+	cases := []struct {
+		name string
+		tr   int // index in transports
+		// drop ends the call from the client's side.
+		drop func(s *instance, c *client.Client, cancel context.CancelFunc)
+	}{
+		// stdio: the client sends notifications/cancelled.
+		{"stdio/cancelled", 0, func(_ *instance, _ *client.Client, cancel context.CancelFunc) { cancel() }},
+		{"stdio/client gone", 0, func(s *instance, _ *client.Client, _ context.CancelFunc) { s.stdout.Close() }},
+		// HTTP: the request's connection closes.
+		{"streamable-http", 1, func(_ *instance, _ *client.Client, cancel context.CancelFunc) { cancel() }},
+		// SSE has no way to cancel one call: the client drops its stream.
+		{"sse", 2, func(_ *instance, c *client.Client, _ context.CancelFunc) { c.Close() }},
+	}
+	for _, cc := range cases {
+		tr := transports[cc.tr]
+		t.Run(cc.name, func(t *testing.T) {
 			body := testfile.Random(1 << 20)
 			sent := make(chan struct{})
 			gone := make(chan struct{})
@@ -243,11 +258,7 @@ func TestCancel(t *testing.T) {
 				t.Fatal("the source was never asked")
 			}
 			waitFor(t, "a spool file", func() bool { return countFiles(filepath.Join(s.dataDir, "tmp")) > 0 })
-			if tr.name == "sse" {
-				c.Close() // the SSE client has no way to cancel one call: it drops its stream
-			} else {
-				cancel() // stdio: notifications/cancelled; HTTP: the request's connection closes
-			}
+			cc.drop(s, c, cancel)
 			defer cancel()
 			select {
 			case <-gone:
