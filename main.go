@@ -156,6 +156,8 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
 		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log,
+		// Room for the largest data: URL, however it is encoded.
+		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})
 	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
 }

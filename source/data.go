@@ -52,9 +52,11 @@ func openData(rawURL string, max int64) (*Source, error) {
 	}
 
 	tooLarge := fmt.Errorf("%w: the data: URL holds more than %d bytes; stage larger files from an http(s) or file:// URL", ErrInlineTooLarge, max)
-	// Refuse before decoding what cannot fit: a byte takes 4/3 base64
-	// characters, or one to three characters percent-encoded.
-	if (encoded && int64(len(payload))/4*3 > max+3) || (!encoded && int64(len(payload)) > 3*max) {
+	// Refuse before decoding what cannot fit, however it is written: a
+	// byte takes at least 4/3 base64 characters, at most 3 percent-encoded
+	// ones, and base64 may be wrapped and percent-encoded too. The exact
+	// check follows the decoding.
+	if int64(len(payload)) > 4*max+4096 {
 		return nil, tooLarge
 	}
 	data, err := url.PathUnescape(payload)
@@ -94,11 +96,10 @@ func decodeBase64(s string) ([]byte, error) {
 		enc = base64.RawURLEncoding
 	}
 	b, err := enc.DecodeString(s)
-	var at base64.CorruptInputError
-	if errors.As(err, &at) {
-		return nil, fmt.Errorf("%w: the data: URL's base64 is not valid at character %d", ErrScheme, int64(at))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the data: URL's base64 is not valid", ErrScheme)
 	}
-	return b, err
+	return b, nil
 }
 
 func truncate(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,7 @@ func TestDataURLs(t *testing.T) {
 		{"data:text/plain;base64," + base64.StdEncoding.EncodeToString(make([]byte, 65)), ErrInlineTooLarge, "more than 64 bytes"},
 		{"data:text/plain;base64," + big, ErrInlineTooLarge, "file://"}, // refused before decoding
 		{"data:text/plain," + big, ErrInlineTooLarge, "http(s)"},
+		{"data:text/plain;base64," + wrapped(make([]byte, 65)), ErrInlineTooLarge, "more than 64 bytes"},
 	}
 	for _, tt := range bad {
 		_, err := f.Open(context.Background(), tt.url)
@@ -70,11 +72,24 @@ func TestDataURLs(t *testing.T) {
 	}
 }
 
+// wrapped is b in base64, in lines of 76 characters as MIME writes them.
+func wrapped(b []byte) string {
+	s := base64.StdEncoding.EncodeToString(b)
+	var out strings.Builder
+	for len(s) > 76 {
+		out.WriteString(s[:76] + "\r\n")
+		s = s[76:]
+	}
+	return out.String() + s
+}
+
 func TestDataURLDefaultCap(t *testing.T) {
 	f := newOpener(t, Options{})
 	b := make([]byte, DefaultMaxInlineBytes)
-	if _, err := f.Open(context.Background(), "data:application/octet-stream;base64,"+base64.StdEncoding.EncodeToString(b)); err != nil {
-		t.Errorf("1 MiB: %v", err)
+	for _, enc := range []string{base64.StdEncoding.EncodeToString(b), wrapped(b), url.QueryEscape(wrapped(b))} {
+		if _, err := f.Open(context.Background(), "data:application/octet-stream;base64,"+enc); err != nil {
+			t.Errorf("1 MiB: %v", err)
+		}
 	}
 	b = append(b, 0)
 	if _, err := f.Open(context.Background(), "data:application/octet-stream;base64,"+base64.StdEncoding.EncodeToString(b)); !errors.Is(err, ErrInlineTooLarge) {

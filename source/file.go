@@ -58,6 +58,22 @@ func (f *Opener) within(p string) (root, rel string, ok bool) {
 	return "", "", false
 }
 
+// existsInRoot reports whether dir's deepest existing ancestor (dir
+// itself, if it exists), symlinks resolved, lies below a root.
+func (f *Opener) existsInRoot(dir string) bool {
+	for {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			_, _, ok := f.within(r)
+			return ok
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
+}
+
 // FileURL is the file:// URL of a local path.
 func FileURL(path string) (string, error) {
 	abs, err := filepath.Abs(path)
@@ -93,18 +109,21 @@ func (f *Opener) openFile(u *url.URL) (*Source, error) {
 	}
 	name = filepath.Clean(name)
 
+	// Outside the roots every answer is the same one, whether or not the
+	// file exists: anything else would tell which files exist there.
+	outside := fmt.Errorf("%w: %s", ErrOutsideRoots, name)
 	resolved, err := filepath.EvalSymlinks(name)
-	root, rel, inside := f.within(resolved)
-	switch {
-	case err != nil:
-		// Only say what is wrong with a path below a root: outside them
-		// the answer would tell which files exist.
-		if _, _, lexical := f.within(name); lexical {
+	if err != nil {
+		// Only a path whose deepest existing directory lies in a root
+		// may say what is wrong with it.
+		if f.existsInRoot(filepath.Dir(name)) {
 			return nil, fileError(name, err)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrOutsideRoots, name)
-	case !inside:
-		return nil, fmt.Errorf("%w: %s (symlinks resolved)", ErrOutsideRoots, name)
+		return nil, outside
+	}
+	root, rel, inside := f.within(resolved)
+	if !inside {
+		return nil, outside
 	}
 
 	r, err := os.OpenRoot(root)

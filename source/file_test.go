@@ -1,3 +1,5 @@
+//go:build unix
+
 package source
 
 import (
@@ -87,7 +89,7 @@ func TestFileURLs(t *testing.T) {
 		says string
 	}{
 		{"file://" + filepath.Join(root, "..", "outside", "secret.txt"), ErrOutsideRoots, "outside"},
-		{"file://" + filepath.Join(root, "out-file"), ErrOutsideRoots, "symlinks resolved"},
+		{"file://" + filepath.Join(root, "out-file"), ErrOutsideRoots, "outside"},
 		{"file://" + filepath.Join(root, "out-dir", "secret.txt"), ErrOutsideRoots, "outside"},
 		{"file://" + filepath.Join(root, "rel-escape"), ErrOutsideRoots, "outside"},
 		{"file://" + filepath.Join(root, "dev-zero"), ErrOutsideRoots, "outside"},
@@ -122,6 +124,20 @@ func TestFileURLs(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), outside) && !strings.Contains(tt.url, "outside") {
 			t.Errorf("%s: the error names where a link leads: %v", tt.url, err)
+		}
+	}
+
+	// Outside the roots, a file that exists and one that does not get the
+	// same answer, however the path gets there.
+	for _, pair := range [][2]string{
+		{filepath.Join(outside, "secret.txt"), filepath.Join(outside, "nothing.txt")},
+		{filepath.Join(root, "out-dir", "secret.txt"), filepath.Join(root, "out-dir", "nothing.txt")},
+		{filepath.Join(root, "out-dir", "secret.txt"), filepath.Join(root, "out-dir", "no", "such", "dir.txt")},
+	} {
+		_, exists := f.Open(context.Background(), "file://"+pair[0])
+		_, missing := f.Open(context.Background(), "file://"+pair[1])
+		if exists == nil || missing == nil || strings.Replace(exists.Error(), pair[0], "P", 1) != strings.Replace(missing.Error(), pair[1], "P", 1) {
+			t.Errorf("outside the roots, %q and %q tell existing from missing files", exists, missing)
 		}
 	}
 

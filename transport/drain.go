@@ -48,19 +48,40 @@ func (d *Drain) Middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	}
 }
 
-// Hooks cancel the calls of a session that ends while they run. An SSE
-// client that drops its stream ends its session, but mcp-go runs the
-// session's calls on contexts that outlive the stream.
+// Hooks cancel the calls of an SSE session that ends while they run: an
+// SSE client that drops its stream ends its session, but mcp-go runs the
+// session's calls on contexts that outlive the stream. A streamable HTTP
+// call ends with its own request instead; its session may be swept for
+// idleness while a long call runs, and that must not cancel the call.
 func (d *Drain) Hooks() *server.Hooks {
 	h := &server.Hooks{}
 	h.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		for c := range d.calls[s.SessionID()] {
-			c.cancel()
+		if _, streamable := s.(server.SessionWithStreamableHTTPConfig); streamable {
+			return
 		}
+		d.cancel(s.SessionID())
 	})
 	return h
+}
+
+// cancel cancels the calls of one session.
+func (d *Drain) cancel(session string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c := range d.calls[session] {
+		c.cancel()
+	}
+}
+
+// CancelAll cancels every call in flight: the shutdown deadline passed.
+func (d *Drain) CancelAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, calls := range d.calls {
+		for c := range calls {
+			c.cancel()
+		}
+	}
 }
 
 func (d *Drain) enter(session string, c *call) bool {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,10 @@ type HTTPOptions struct {
 	// Routes are further handlers by ServeMux pattern, served without the
 	// bearer token (the local provider's signed upload URLs).
 	Routes map[string]http.Handler
-	Logger *slog.Logger
+	// MaxBodyBytes caps an MCP request body: mcp-go reads bodies whole,
+	// so without it one request could fill the memory. Zero means 8 MiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
 }
 
 // HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
@@ -78,8 +82,12 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 			server.WithSSECORS(server.WithCORSAllowedOrigins(origins...)),
 		),
 	}
+	maxBody := o.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 8 << 20
+	}
 	guard := func(next http.Handler) http.Handler {
-		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, next)))
+		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}
 	h.mux.Handle(PathMCP, guard(h.streamable))
 	h.mux.Handle(PathSSE, guard(h.sse))
@@ -109,6 +117,19 @@ func (h *HTTP) CloseSessions(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	h.sse.CloseSessions()
+}
+
+// limitBody refuses request bodies over max bytes: at once when they say
+// so, else when reading reaches the cap.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			http.Error(w, "request body too large: the limit is "+strconv.FormatInt(max, 10)+" bytes; stage large files by URL", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireToken checks the bearer token in constant time; hashing first
@@ -176,6 +197,10 @@ func originAllowed(origin string, allowed []string) bool {
 	return config.IsLoopback(u.Host)
 }
 
+// cancelGrace is how long calls cancelled at the shutdown deadline get to
+// clean up.
+const cancelGrace = 5 * time.Second
+
 // Serve serves h on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets tool calls in flight finish (drain), closes the sessions
 // (closeSessions) so their streams end, and waits for handlers to return.
@@ -202,7 +227,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain *Drain, c
 	go func() { shut <- srv.Shutdown(sctx) }()
 	if drain != nil {
 		if err := drain.Wait(sctx); err != nil {
-			log.Warn("tool calls still running at shutdown deadline")
+			// Cancelled calls remove their temporary files and abort
+			// uploads in parts: give them a moment to.
+			log.Warn("tool calls still running at shutdown deadline; cancelling them")
+			drain.CancelAll()
+			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
+			drain.Wait(gctx)
+			cancel()
 		}
 	}
 	if closeSessions != nil {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -156,5 +157,86 @@ func TestDrain(t *testing.T) {
 	d2.enter("s", &call{})
 	if err := d2.Wait(ctx); err == nil {
 		t.Error("Wait ignored its context")
+	}
+}
+
+// TestBodyLimit: an MCP request body over the cap is refused, whether it
+// announces its length or not.
+func TestBodyLimit(t *testing.T) {
+	h := NewHTTP(server.NewMCPServer("t", "1"), HTTPOptions{MaxBodyBytes: 1000, Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.CloseSessions(context.Background())
+	big := `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", 2000) + `"}}`
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body) // no length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+PathMCP, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			t.Errorf("chunked %v: a %d-byte body was accepted (%s)", chunked, len(big), resp.Status)
+		}
+	}
+	if resp := do(t, http.MethodPost, srv.URL+PathMCP, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("a small body: %s", resp.Status)
+	}
+}
+
+type fakeSession struct{ id string }
+
+func (s fakeSession) Initialize()                                         {}
+func (s fakeSession) Initialized() bool                                   { return true }
+func (s fakeSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return nil }
+func (s fakeSession) SessionID() string                                   { return s.id }
+
+type fakeStreamableSession struct{ fakeSession }
+
+func (fakeStreamableSession) UpgradeToSSEWhenReceiveNotification() {}
+
+// TestSessionEndCancelsItsCalls: the end of an SSE session cancels its
+// calls and only its; a streamable HTTP session's end (an idle sweep, say)
+// cancels nothing, since its calls end with their own requests.
+func TestSessionEndCancelsItsCalls(t *testing.T) {
+	d := NewDrain()
+	unregister := d.Hooks().OnUnregisterSession[0]
+	running := func(s server.ClientSession) (context.Context, chan struct{}) {
+		started, ctxs := make(chan struct{}), make(chan context.Context, 1)
+		done := make(chan struct{})
+		go func() {
+			d.Middleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				ctxs <- ctx
+				close(started)
+				<-ctx.Done()
+				return nil, nil
+			})(server.NewMCPServer("t", "1").WithContext(context.Background(), s), mcp.CallToolRequest{})
+			close(done)
+		}()
+		<-started
+		return <-ctxs, done
+	}
+	sse, sseDone := running(fakeSession{"a"})
+	other, _ := running(fakeSession{"b"})
+	streamable, _ := running(fakeStreamableSession{fakeSession{"c"}})
+	unregister(context.Background(), fakeSession{"a"})
+	unregister(context.Background(), fakeStreamableSession{fakeSession{"c"}})
+	select {
+	case <-sseDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the SSE session's call was not cancelled")
+	}
+	if sse.Err() == nil || other.Err() != nil || streamable.Err() != nil {
+		t.Errorf("cancelled: sse %v, other session %v, streamable %v", sse.Err(), other.Err(), streamable.Err())
+	}
+	d.CancelAll()
+	if other.Err() == nil || streamable.Err() == nil {
+		t.Error("CancelAll left calls running")
 	}
 }
