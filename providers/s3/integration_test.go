@@ -294,19 +294,29 @@ func TestStoreMultipart(t *testing.T) {
 	}
 }
 
-// TestMultipartRefusesOtherBytes: a part that does not match its MD5
-// fails the upload, which is aborted, and nothing is stored.
+// TestMultipartRefusesOtherBytes: bytes that changed since they were
+// hashed fail the upload, which is aborted, and nothing is stored: changed
+// between a part's hash and its upload (S3 checks the part's MD5), or
+// before (a user's file changed after the caller hashed it all).
 func TestMultipartRefusesOtherBytes(t *testing.T) {
-	f := newFixture(t)
-	f.p.putMax = 6 << 20
-	f.p.partSize = 5 << 20
-	data := testfile.Random(12 << 20)
-	b := body(data)
-	b.Data = &flipAt{r: bytes.NewReader(data), at: 7 << 20, after: 2} // flips on the part's second read: the upload
-	slot := providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/multipart.bin"}
-	if err := f.p.Upload(t.Context(), slot, b); err == nil {
-		t.Fatal("upload of changed bytes succeeded")
+	for _, after := range []int{2, 1} {
+		f := newFixture(t)
+		f.p.putMax = 6 << 20
+		f.p.partSize = 5 << 20
+		data := testfile.Random(12 << 20)
+		b := body(data)
+		b.Data = &flipAt{r: bytes.NewReader(data), at: 7 << 20, after: after}
+		slot := providers.Slot{Key: "gmail/GMAIL_SEND_EMAIL/multipart.bin"}
+		if err := f.p.Upload(t.Context(), slot, b); err == nil {
+			t.Fatalf("changed from read %d on: the upload succeeded", after)
+		}
+		checkNothingStored(t, f, slot.Key)
 	}
+}
+
+func checkNothingStored(t *testing.T, f *fixture, key string) {
+	t.Helper()
+	slot := providers.Slot{Key: key}
 	if _, _, ok := f.stored(t, slot.Key); ok {
 		t.Error("stored")
 	}

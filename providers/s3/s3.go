@@ -5,6 +5,7 @@
 package s3
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/md5"
@@ -367,10 +368,14 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 
 	size := max(p.partSize, (body.Size+maxParts-1)/maxParts)
 	var parts []types.CompletedPart
+	// Each part's Content-MD5 binds it to the bytes hashed here; whole
+	// binds the parts to the MD5 the caller computed, in case the source
+	// (a user's file) changed since.
+	whole := md5.New()
 	for n, off := int32(1), int64(0); off < body.Size; n, off = n+1, off+size {
 		part := io.NewSectionReader(body.Data, off, min(size, body.Size-off))
 		h := md5.New()
-		if _, err := io.Copy(h, part); err != nil {
+		if _, err := io.Copy(io.MultiWriter(h, whole), part); err != nil {
 			return fmt.Errorf("reading part %d of %s: %w", n, key, err)
 		}
 		var sum [16]byte
@@ -388,6 +393,9 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 			return p.fail(fmt.Sprintf("uploading part %d of %s", n, key), err)
 		}
 		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	if got := whole.Sum(nil); !bytes.Equal(got, body.MD5[:]) {
+		return fmt.Errorf("the bytes of %s changed while they were uploaded (MD5 %x, hashed as %x): nothing was stored", key, got, body.MD5)
 	}
 	_, err = p.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(p.bucket),
