@@ -163,3 +163,13 @@ func TestBinaryProgressOnATerminal(t *testing.T) {
 		t.Errorf("no progress bar on the terminal: %q", out)
 	}
 }
+
+// TestProgressBarClamps: a file that grows while it is read passes its
+// total; the bar stays full instead of breaking.
+func TestProgressBarClamps(t *testing.T) {
+	var b bytes.Buffer
+	cli.Bar(&b)(300, 200, "reading")
+	if !strings.Contains(b.String(), "] 100%") {
+		t.Errorf("got %q", b.String())
+	}
+}

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	switch err := serve(ctx, cfg, stdin, stdout, stderr, getenv, log, ready); {
-	case errors.Is(err, errFailed):
+	case errors.Is(err, cli.ErrFailed):
 		return 1
 	case err != nil && cfg.Command != config.CmdServe:
 		fmt.Fprintf(stderr, "filestage: %v\n", err)
@@ -118,13 +118,13 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
 		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
 	}
-	svc := &tools.Service{Provider: provider, Source: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log}
+	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log}
 
 	switch cfg.Command {
 	case config.CmdStage:
-		return exit(cli.Stage(ctx, svc, schema.StageRequest{URL: cfg.Source, ToolSlug: cfg.ToolSlug, ToolkitSlug: cfg.ToolkitSlug, Filename: cfg.Filename}, stdout, stderr))
+		return cli.Stage(ctx, svc, schema.StageRequest{URL: cfg.Source, ToolSlug: cfg.ToolSlug, ToolkitSlug: cfg.ToolkitSlug, Filename: cfg.Filename}, stdout, stderr)
 	case config.CmdPresign:
-		return exit(cli.Presign(ctx, svc, cfg.Source, schema.PresignRequest{ToolkitSlug: cfg.ToolkitSlug, ToolSlug: cfg.ToolSlug, Filename: cfg.Filename, Mimetype: cfg.Mimetype}, stdout, stderr))
+		return cli.Presign(ctx, svc, cfg.Source, schema.PresignRequest{ToolkitSlug: cfg.ToolkitSlug, ToolSlug: cfg.ToolSlug, Filename: cfg.Filename, Mimetype: cfg.Mimetype}, stdout, stderr)
 	}
 
 	drain := transport.NewDrain()
@@ -160,14 +160,4 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})
 	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
-}
-
-// errFailed is a command's failure, already reported on stderr.
-var errFailed = errors.New("the command failed")
-
-func exit(code int) error {
-	if code != 0 {
-		return errFailed
-	}
-	return nil
 }

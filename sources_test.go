@@ -71,7 +71,7 @@ func testSources(t *testing.T, s *instance, c *client.Client, b backend, root st
 		t.Run(tt.name, func(t *testing.T) {
 			res := call(t, c, "stage_connector_file", map[string]any{"url": tt.url, "toolSlug": "GMAIL_SEND_EMAIL"})
 			if b.fetches {
-				if e := toolError(t, res); e.Slug != "UNSUPPORTED_BY_PROVIDER" || !strings.Contains(e.Message, "--provider local") {
+				if e := toolError(t, res); e.Slug != "UNSUPPORTED_BY_PROVIDER" || !strings.Contains(e.SuggestedFix, "--provider local") {
 					t.Errorf("got %+v, want UNSUPPORTED_BY_PROVIDER", e)
 				}
 				return
@@ -107,7 +107,7 @@ func testSources(t *testing.T, s *instance, c *client.Client, b backend, root st
 		t.Run(tt.name, func(t *testing.T) {
 			e := toolError(t, call(t, c, "stage_connector_file", map[string]any{"url": tt.url, "toolSlug": "GMAIL_SEND_EMAIL"}))
 			if b.fetches && !strings.HasPrefix(tt.url, "ftp:") { // Recoup refuses every local source alike
-				tt.slug, tt.says = "UNSUPPORTED_BY_PROVIDER", "recoup"
+				tt.slug, tt.says = "UNSUPPORTED_BY_PROVIDER", "fetches URLs itself"
 			}
 			if e.Slug != tt.slug || !strings.Contains(e.Message, tt.says) || e.SuggestedFix == "" {
 				t.Errorf("got %+v, want %s saying %q", e, tt.slug, tt.says)

@@ -100,7 +100,7 @@ func service(b *testing.B, o source.Options) (*tools.Service, string) {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		b.Fatal(err)
 	}
-	return &tools.Service{Provider: provider, Source: src, SpoolDir: spool, MaxBytes: o.MaxBytes, Logger: slog.New(slog.DiscardHandler)}, dir
+	return &tools.Service{Provider: provider, Sources: src, SpoolDir: spool, MaxBytes: o.MaxBytes, Logger: slog.New(slog.DiscardHandler)}, dir
 }
 
 // stageLoop stages url once per iteration. Untimed between stages, change

@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,46 +17,54 @@ import (
 	"github.com/filestage/filestage/tools"
 )
 
-// Stage runs stage_connector_file and prints the descriptor; the exit
-// code is 0 on success, 1 on failure.
-func Stage(ctx context.Context, svc *tools.Service, in schema.StageRequest, stdout, stderr io.Writer) int {
-	out, err := svc.Stage(withBar(ctx, stderr), in)
+// ErrFailed is a command's failure, already told on stderr.
+var ErrFailed = errors.New("the command failed")
+
+// Stage runs stage_connector_file and prints the descriptor.
+func Stage(ctx context.Context, svc *tools.Service, in schema.StageRequest, stdout, stderr io.Writer) error {
+	ctx, endBar := withBar(ctx, stderr)
+	out, err := svc.Stage(ctx, in)
+	endBar()
 	return answer(out, err, stdout, stderr)
 }
 
 // Presign hashes the file at fileURL and prints the
 // request_presigned_upload answer for it.
-func Presign(ctx context.Context, svc *tools.Service, fileURL string, in schema.PresignRequest, stdout, stderr io.Writer) int {
-	out, err := svc.PresignFile(withBar(ctx, stderr), fileURL, in)
+func Presign(ctx context.Context, svc *tools.Service, fileURL string, in schema.PresignRequest, stdout, stderr io.Writer) error {
+	ctx, endBar := withBar(ctx, stderr)
+	out, err := svc.PresignFile(ctx, fileURL, in)
+	endBar()
 	return answer(out, err, stdout, stderr)
 }
 
-func answer(out any, err error, stdout, stderr io.Writer) int {
+func answer(out any, err error, stdout, stderr io.Writer) error {
 	if err != nil {
 		te := tools.AsError(err)
 		fmt.Fprintf(stderr, "filestage: %s (%s)\n", te.Message, te.Slug)
 		if te.Fix != "" {
 			fmt.Fprintf(stderr, "  %s\n", te.Fix)
 		}
-		return 1
+		return ErrFailed
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // URLs keep their &
 	if err := enc.Encode(out); err != nil {
 		fmt.Fprintf(stderr, "filestage: %v\n", err)
-		return 1
+		return ErrFailed
 	}
-	return 0
+	return nil
 }
 
 // withBar draws progress on w when w is a terminal; scripts that capture
-// stderr get nothing but errors.
-func withBar(ctx context.Context, w io.Writer) context.Context {
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return tools.WithProgress(ctx, Bar(w))
+// stderr get nothing but errors. end finishes a bar a failure cut short.
+func withBar(ctx context.Context, w io.Writer) (_ context.Context, end func()) {
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(f) {
+		return ctx, func() {}
 	}
-	return ctx
+	b := &bar{w: w}
+	return tools.WithProgress(ctx, b.draw), b.end
 }
 
 func isTerminal(f *os.File) bool {
@@ -65,22 +74,34 @@ func isTerminal(f *os.File) bool {
 
 const barWidth = 30
 
-// Bar renders progress as one line redrawn in place, ended by a new line
-// once done reaches total.
-func Bar(w io.Writer) tools.Progress {
-	return func(done, total int64, message string) {
-		var line string
-		if total > 0 {
-			filled := int(done * barWidth / total)
-			line = fmt.Sprintf("[%s%s] %3d%%  %s", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), done*100/total, message)
-		} else {
-			line = message
-		}
-		end := ""
-		if total > 0 && done >= total {
-			end = "\n"
-		}
-		// \x1b[K clears what a longer previous line left.
-		fmt.Fprintf(w, "\r%s\x1b[K%s", line, end)
+// bar renders progress as one line redrawn in place.
+type bar struct {
+	w    io.Writer
+	open bool // a line is drawn and not yet ended
+}
+
+// Bar returns a progress bar drawing on w.
+func Bar(w io.Writer) tools.Progress { return (&bar{w: w}).draw }
+
+func (b *bar) draw(done, total int64, message string) {
+	line := message
+	if total > 0 {
+		// A file that grows while it is read can pass its total.
+		done = min(done, total)
+		filled := int(done * barWidth / total)
+		line = fmt.Sprintf("[%s%s] %3d%%  %s", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), done*100/total, message)
+	}
+	// \x1b[K clears what a longer previous line left.
+	fmt.Fprintf(b.w, "\r%s\x1b[K", line)
+	b.open = true
+	if total > 0 && done >= total {
+		b.end()
+	}
+}
+
+func (b *bar) end() {
+	if b.open {
+		fmt.Fprintln(b.w)
+		b.open = false
 	}
 }

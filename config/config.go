@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -184,7 +185,7 @@ func (c *Config) source(arg string) error {
 	case scheme == "file":
 		u, err := url.Parse(arg)
 		if err != nil {
-			return fmt.Errorf("%q: %v", arg, err)
+			return fmt.Errorf("%q: %w", arg, err)
 		}
 		arg = filepath.FromSlash(u.Path)
 	}
@@ -192,8 +193,10 @@ func (c *Config) source(arg string) error {
 	if err == nil {
 		p, err = filepath.EvalSymlinks(p)
 	}
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: no such file", arg)
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", arg, err)
 	}
 	if c.Source, err = source.FileURL(p); err != nil {
 		return err

@@ -138,7 +138,8 @@ type StageURLRequest struct {
 }
 
 // URLStager is implemented by platforms that fetch URLs server-side (as
-// Recoup does); the tools hand such URLs over instead of fetching them.
+// Recoup does); the tools hand http(s) URLs over instead of fetching them,
+// and refuse the sources such a platform cannot reach (file://, data:).
 type URLStager interface {
 	StageURL(ctx context.Context, req StageURLRequest) (Descriptor, error)
 }

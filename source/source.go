@@ -118,12 +118,15 @@ func New(o Options) (*Opener, error) {
 // Source is an opened body and what its origin said about it.
 type Source struct {
 	Body io.ReadCloser
-	// Size is the announced length, or -1.
+	// Size is the announced length (a server's Content-Length, a file's
+	// size), or -1.
 	Size int64
-	// ContentType is the server's Content-Type, a hint only.
+	// ContentType is the server's Content-Type or the data: URL's media
+	// type: a hint only.
 	ContentType string
 	// Name is the filename from Content-Disposition, else the last URL
-	// path segment; empty when neither gives one.
+	// path segment, a file's name or a data: URL's name parameter; empty
+	// when none gives one.
 	Name string
 	// At reads the same bytes again, from any offset, for sources that
 	// can (local files, inline data): they need no spool copy.

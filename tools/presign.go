@@ -81,13 +81,14 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 // once to hash, then asks for an upload slot as Presign does: the path of
 // `filestage presign`. Given fields are kept; the MD5 is always computed.
 func (s *Service) PresignFile(ctx context.Context, fileURL string, in schema.PresignRequest) (schema.PresignResponse, error) {
-	src, err := s.Source.Open(ctx, fileURL)
+	src, err := s.Sources.Open(ctx, fileURL)
 	if err != nil {
 		return schema.PresignResponse{}, s.sourceError(err)
 	}
 	defer src.Body.Close()
 	m := startMeter(ctx, src.Size, 1)
 	sum, err := spool.Hash(m.reading(ctx, src.Body), s.MaxBytes)
+	m.sized(sum.Size)
 	m.stop(err == nil)
 	if err != nil {
 		return schema.PresignResponse{}, s.sourceError(err)

@@ -78,7 +78,7 @@ func newService(t *testing.T, p providers.Provider, roots ...string) (*Service, 
 	dir := t.TempDir()
 	return &Service{
 		Provider: p,
-		Source:   newOpener(t, source.Options{AllowPrivate: true, MaxBytes: 64 << 20, FileRoots: roots}),
+		Sources:  newOpener(t, source.Options{AllowPrivate: true, MaxBytes: 64 << 20, FileRoots: roots}),
 		SpoolDir: dir,
 		MaxBytes: 64 << 20,
 		Logger:   slog.New(slog.DiscardHandler),

@@ -55,6 +55,11 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	}
 
 	if st, ok := s.Provider.(providers.URLStager); ok {
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return schema.StageResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED_BY_PROVIDER",
+				Message: "url: this provider fetches URLs itself, so it stages public http(s) URLs only, not " + u.Scheme + ": sources",
+				Fix:     "Pass a public http(s) URL, or run filestage with --provider local, s3, composio, alloy or quant."}
+		}
 		d, err := st.StageURL(ctx, providers.StageURLRequest{URL: rawURL, ToolkitSlug: toolkit, ToolSlug: toolSlug})
 		if err != nil {
 			return schema.StageResponse{}, storageError("staging the URL", err)
@@ -62,7 +67,7 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{Success: true, Name: d.Name, Mimetype: d.Mimetype, S3Key: d.S3Key}, nil
 	}
 
-	src, err := s.Source.Open(ctx, rawURL)
+	src, err := s.Sources.Open(ctx, rawURL)
 	if err != nil {
 		return schema.StageResponse{}, s.sourceError(err)
 	}
@@ -143,7 +148,7 @@ func (s *Service) sourceError(err error) error {
 	case errors.Is(err, source.ErrOutsideRoots):
 		e.Status, e.Slug = 403, "SOURCE_REFUSED"
 		e.Fix = "Start filestage with --file-roots (FILESTAGE_FILE_ROOTS) naming the folder that holds the file, or pass an http(s) URL."
-		if roots := s.Source.Roots(); len(roots) > 0 {
+		if roots := s.Sources.Roots(); len(roots) > 0 {
 			e.Fix = "Stage a file below " + strings.Join(roots, ", ") + ", or add its folder to --file-roots (FILESTAGE_FILE_ROOTS)."
 		}
 	case errors.Is(err, source.ErrFile):

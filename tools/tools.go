@@ -25,7 +25,7 @@ import (
 // Service holds what the tools work with.
 type Service struct {
 	Provider providers.Provider
-	Source   *source.Opener
+	Sources  *source.Opener
 	// SpoolDir holds fetched bytes while they are hashed and uploaded.
 	SpoolDir string
 	MaxBytes int64
@@ -94,7 +94,7 @@ func notifier(ctx context.Context, token mcp.ProgressToken) Progress {
 		}
 		// A notification that cannot be queued is dropped: the next
 		// one says more anyway.
-		if srv.SendNotificationToClient(ctx, "notifications/progress", params) != nil || done < total {
+		if srv.SendNotificationToClient(ctx, "notifications/progress", params) != nil || total == 0 || done < total {
 			return
 		}
 		// The last report goes just before the answer. mcp-go's

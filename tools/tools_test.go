@@ -87,7 +87,7 @@ func newFixture(t *testing.T, p providers.Provider, maxBytes int64) *fixture {
 	}
 	srv := NewServer("test", &Service{
 		Provider: p,
-		Source:   newOpener(t, source.Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 10 * time.Second}),
+		Sources:  newOpener(t, source.Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 10 * time.Second}),
 		SpoolDir: f.spoolDir,
 		MaxBytes: maxBytes,
 		Logger:   slog.New(slog.DiscardHandler),

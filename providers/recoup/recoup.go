@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/filestage/filestage/providers"
 )
@@ -62,9 +61,6 @@ type stageAnswer struct {
 // StageURL has Recoup fetch the URL and store it; the answer is the
 // descriptor.
 func (p *Provider) StageURL(ctx context.Context, req providers.StageURLRequest) (providers.Descriptor, error) {
-	if u, err := url.Parse(req.URL); err == nil && (u.Scheme == "file" || u.Scheme == "data") {
-		return providers.Descriptor{}, onlyHTTP{}
-	}
 	var out stageAnswer
 	header := http.Header{"X-Api-Key": {p.apiKey}}
 	if err := p.http.JSON(ctx, http.MethodPost, p.base+"/api/connectors/files", header, stageRequest{URL: req.URL, ToolSlug: req.ToolSlug}, &out); err != nil {
@@ -96,13 +92,3 @@ func (noUploads) Error() string {
 }
 
 func (noUploads) Unwrap() error { return providers.ErrUnsupported }
-
-// onlyHTTP refuses file:// and data: sources: Recoup fetches what it
-// stages, and cannot reach this machine's files or the call's bytes.
-type onlyHTTP struct{}
-
-func (onlyHTTP) Error() string {
-	return "recoup fetches URLs itself, so it stages public http(s) URLs only: for a file:// or data: source, run filestage with --provider local, s3, composio, alloy or quant"
-}
-
-func (onlyHTTP) Unwrap() error { return providers.ErrUnsupported }

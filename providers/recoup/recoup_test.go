@@ -183,19 +183,3 @@ func TestFaults(t *testing.T) {
 		})
 	}
 }
-
-// TestLocalSourcesRefused: Recoup fetches what it stages, so a file:// or
-// data: source never reaches it.
-func TestLocalSourcesRefused(t *testing.T) {
-	f := recouptest.New(t)
-	p := open(t, f.Env())
-	for _, u := range []string{"file:///home/me/report.pdf", "data:text/plain;base64,aGk="} {
-		_, err := p.StageURL(context.Background(), providers.StageURLRequest{URL: u, ToolSlug: "GMAIL_SEND_EMAIL"})
-		if !errors.Is(err, providers.ErrUnsupported) || !strings.Contains(err.Error(), "--provider local") {
-			t.Errorf("%s: %v, want unsupported naming the providers that can", u, err)
-		}
-	}
-	if n := len(f.Requests()); n != 0 {
-		t.Errorf("%d calls reached Recoup", n)
-	}
-}
