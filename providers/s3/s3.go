@@ -128,6 +128,9 @@ func New(ctx context.Context, s providers.Settings) (*Provider, error) {
 	// take the CA bundle of AWS_CA_BUNDLE. The header timeout is s.HTTP's.
 	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.ResponseHeaderTimeout = 60 * time.Second
+		// Bodies go out in 256 KiB writes, not 4 KiB ones: 64 times
+		// fewer system calls on the path every uploaded byte takes.
+		t.WriteBufferSize = 256 << 10
 	})))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
