@@ -235,3 +235,35 @@ func (o *oneConn) Accept() (net.Conn, error) {
 }
 func (o *oneConn) Close() error   { return nil }
 func (o *oneConn) Addr() net.Addr { return o.c.LocalAddr() }
+
+// TestUploadChecksWhatWasStored: a 2xx that does not show the bytes were
+// stored (no ETag from S3, another MD5 from Azure) is not a success.
+func TestUploadChecksWhatWasStored(t *testing.T) {
+	body := []byte("the bytes")
+	sum := md5.Sum(body)
+	tests := []struct {
+		name, backend string
+		header        map[string]string
+		ok            bool
+	}{
+		{"s3 with an ETag", "s3", map[string]string{"ETag": `"abc"`}, true},
+		{"s3 without an ETag", "s3", nil, false},
+		{"azure with its MD5", "azure_blob_storage", map[string]string{"Content-MD5": ContentMD5(sum)}, true},
+		{"azure with another MD5", "azure_blob_storage", map[string]string{"Content-MD5": ContentMD5(md5.Sum(nil))}, false},
+		{"unknown storage saying nothing", "", nil, true},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			for k, v := range tt.header {
+				w.Header().Set(k, v)
+			}
+		}))
+		err := NewClient("test").Upload(context.Background(), Slot{URL: srv.URL, StorageBackend: tt.backend},
+			Body{Data: bytes.NewReader(body), Size: int64(len(body)), MD5: sum})
+		srv.Close()
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrNotStored)) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}

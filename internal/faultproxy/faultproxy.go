@@ -1,0 +1,139 @@
+// Package faultproxy is a TCP proxy for tests that breaks connections the
+// way networks and servers do: slowly, cut short, reset, or answered by a
+// liar that never forwards the request.
+package faultproxy
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fault says what the proxy does to each connection's answer (the bytes
+// from upstream to the client).
+type Fault struct {
+	// After is how many answer bytes pass before the fault strikes.
+	After int64
+	// Kind is what happens then.
+	Kind Kind
+	// Delay paces Slow: one byte per Delay.
+	Delay time.Duration
+	// Answer is what Lie sends instead of forwarding anything.
+	Answer string
+}
+
+// Kind is a fault.
+type Kind int
+
+const (
+	// None forwards everything.
+	None Kind = iota
+	// Slow sends the rest one byte per Delay (a slow-loris peer).
+	Slow
+	// Reset closes both sides with a TCP RST.
+	Reset
+	// Cut closes both sides cleanly: the answer ends early.
+	Cut
+	// Lie reads the request, answers Answer and closes, forwarding
+	// nothing upstream.
+	Lie
+)
+
+// Proxy forwards connections from its listener to an upstream address.
+type Proxy struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	fault    Fault
+	conns    int
+	wg       sync.WaitGroup
+}
+
+// Start proxies to upstream (host:port) until the test ends.
+func Start(t testing.TB, upstream string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{ln: ln, upstream: upstream}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Set makes f the fault of connections accepted from now on.
+func (p *Proxy) Set(f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = f
+}
+
+// Conns is how many connections the proxy accepted.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns++
+		f := p.fault
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.serve(c.(*net.TCPConn), f) }()
+	}
+}
+
+func (p *Proxy) serve(c *net.TCPConn, f Fault) {
+	defer c.Close()
+	if f.Kind == Lie {
+		// Read what the client sends for a moment, then answer.
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		io.Copy(io.Discard, c)
+		io.WriteString(c, f.Answer)
+		return
+	}
+	up, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() {
+		io.Copy(up, c)
+		up.(*net.TCPConn).CloseWrite()
+	}()
+	if f.Kind == None {
+		io.Copy(c, up)
+		return
+	}
+	io.CopyN(c, up, f.After)
+	switch f.Kind {
+	case Slow:
+		b := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(up, b); err != nil {
+				return
+			}
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+			time.Sleep(f.Delay)
+		}
+	case Reset:
+		c.SetLinger(0)
+	}
+}
