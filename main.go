@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		return errors.Join(err, <-done)
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
-		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log,
+		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})

@@ -54,6 +54,9 @@ type Config struct {
 	// FileRoots are the directories file:// sources may be read below.
 	FileRoots      []string
 	MaxInlineBytes int64
+	// Stateless serves streamable HTTP without sessions, so that replicas
+	// behind a load balancer need no affinity; the SSE endpoints are off.
+	Stateless bool
 
 	// Source is the URL a stage or presign command reads: its argument,
 	// turned into a file:// URL when it is a path. The file's directory
@@ -225,6 +228,7 @@ func options(c *Config, origins, roots *string) []option {
 		{"public-url", "FILESTAGE_PUBLIC_URL", "base URL of this server as uploaders reach it, when behind a proxy (default http://<listen address>)", (*stringValue)(&c.PublicURL)},
 		{"max-bytes", "FILESTAGE_MAX_BYTES", "largest file accepted, e.g. 512MiB, 2GiB or a byte count", (*sizeValue)(&c.MaxBytes)},
 		{"allow-private-urls", "FILESTAGE_ALLOW_PRIVATE_URLS", "let stage_connector_file fetch loopback and private addresses (development and tests only)", (*boolValue)(&c.AllowPrivateURLs)},
+		{"stateless", "FILESTAGE_STATELESS", "http: serve streamable HTTP without sessions, so replicas behind a load balancer need no affinity (turns off the legacy SSE endpoints)", (*boolValue)(&c.Stateless)},
 		{"auth-token", "FILESTAGE_AUTH_TOKEN", "bearer token required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
 		{"allowed-origins", "FILESTAGE_ALLOWED_ORIGINS", "comma-separated browser origins allowed besides loopback and the public URL", (*stringValue)(origins)},
 		{"file-roots", "FILESTAGE_FILE_ROOTS", "comma-separated directories whose files stage_connector_file may read as file:// URLs (default none)", (*stringValue)(roots)},
@@ -245,6 +249,11 @@ func (c *Config) validate() error {
 	}
 	switch c.Transport {
 	case TransportStdio:
+		// stdio has no sessions to share; saying so beats ignoring a
+		// setting meant for a deployment that forgot --transport http.
+		if c.Stateless && c.Command == CmdServe {
+			return fmt.Errorf("--stateless is for --transport http: stdio serves one client and has nothing to share between replicas")
+		}
 		if c.Listen == "" && c.Command != CmdServe {
 			c.Listen = DefaultHTTPListen // where a local server's upload links point
 		}

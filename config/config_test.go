@@ -45,11 +45,12 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_PUBLIC_URL": "https://files.example.com/", "FILESTAGE_MAX_BYTES": "2GiB", "FILESTAGE_ALLOW_PRIVATE_URLS": "1",
 			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
 			"FILESTAGE_LOG_LEVEL": "debug", "FILESTAGE_FILE_ROOTS": "/, /home/u/projects/ ,", "FILESTAGE_MAX_INLINE_BYTES": "64KiB",
+			"FILESTAGE_STATELESS": "true",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
 				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, LogLevel: slog.LevelDebug,
-				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10}
+				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10, Stateless: true}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}
@@ -65,6 +66,16 @@ func TestParse(t *testing.T) {
 					t.Errorf("%+v", c)
 				}
 			}},
+		{"stateless flag", []string{"serve", "--transport", "http", "--stateless"}, nil, func(t *testing.T, c Config) {
+			if !c.Stateless {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{"stateless off by default", []string{"serve", "--transport", "http"}, nil, func(t *testing.T, c Config) {
+			if c.Stateless {
+				t.Errorf("%+v", c)
+			}
+		}},
 		{"version", []string{"version"}, nil, func(t *testing.T, c Config) {
 			if c.Command != CmdVersion {
 				t.Errorf("command %s", c.Command)
@@ -94,6 +105,10 @@ func TestParseErrors(t *testing.T) {
 		{"public listener from the environment", nil, map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "192.0.2.1:80"}, "bearer token"},
 		{"public URL behind a proxy without a token", []string{"--transport", "http", "--public-url", "https://files.example.com"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"unknown transport", []string{"--transport", "ws"}, nil, "stdio or http"},
+		// Sessionless serving only means something over HTTP.
+		{"stateless over stdio", []string{"--stateless"}, nil, "--transport http"},
+		{"stateless over stdio from the environment", nil, map[string]string{"FILESTAGE_STATELESS": "1"}, "--transport http"},
+		{"bad stateless value", nil, map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_STATELESS": "sometimes"}, "FILESTAGE_STATELESS"},
 		{"bad size", []string{"--max-bytes", "lots"}, nil, "512MiB"},
 		{"zero size", []string{"--max-bytes", "0"}, nil, "positive"},
 		{"bad size in the environment", nil, map[string]string{"FILESTAGE_MAX_BYTES": "-1"}, "FILESTAGE_MAX_BYTES"},
@@ -186,6 +201,11 @@ func TestCommands(t *testing.T) {
 		if _, err := Parse(tt.args, env(nil)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: %v, want an error saying %q", tt.args, err, tt.want)
 		}
+	}
+	// A command serves nothing, so a deployment's FILESTAGE_STATELESS in
+	// the environment must not stop it.
+	if _, err := Parse([]string{"stage", file}, env(map[string]string{"FILESTAGE_STATELESS": "true"})); err != nil {
+		t.Errorf("stage with FILESTAGE_STATELESS set: %v", err)
 	}
 	// A command serves nothing: no token is needed whatever the listener.
 	if _, err := Parse([]string{"stage", file, "--transport", "http", "--listen", "0.0.0.0:1"}, env(nil)); err != nil {

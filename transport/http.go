@@ -4,10 +4,13 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/filestage/filestage/config"
@@ -44,7 +48,11 @@ type HTTPOptions struct {
 	// MaxBodyBytes caps an MCP request body: mcp-go reads bodies whole,
 	// so without it one request could fill the memory. Zero means 8 MiB.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// Stateless serves streamable HTTP without sessions, so that any
+	// replica behind a load balancer can answer any request; the legacy
+	// SSE endpoints, whose sessions live in one process, are turned off.
+	Stateless bool
+	Logger    *slog.Logger
 }
 
 // HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
@@ -60,19 +68,34 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	if u, err := url.Parse(o.PublicURL); err == nil && u.Host != "" {
 		origins, publicHost = append([]string{u.Scheme + "://" + u.Host}, origins...), u.Host
 	}
+	opts := []server.StreamableHTTPOption{
+		server.WithEndpointPath(PathMCP),
+		server.WithHeartbeatInterval(30 * time.Second),
+		// Clients that never send DELETE (the TypeScript SDK's close
+		// does not) would otherwise keep their sessions until shutdown.
+		server.WithSessionIdleTTL(time.Hour),
+		server.WithStreamableHTTPLogger(o.Logger),
+		// checkHost below does this, knowing the public URL's host.
+		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPCORS(server.WithCORSAllowedOrigins(origins...)),
+	}
+	if o.Stateless {
+		opts = append(opts,
+			// No session ID is minted, and none is asked for: each
+			// request gets a session of its own that ends with it, so a
+			// replica that never saw the initialize can answer the call.
+			server.WithStateLess(true),
+			// mcp-go would register a GET stream under the empty session
+			// ID, and every sessionless POST on the replica would then
+			// run in that one session: one client's progress could go
+			// out on another's stream. filestage sends nothing outside a
+			// call's own response, so there is no stream to offer (405).
+			server.WithDisableStreaming(true),
+		)
+	}
 	h := &HTTP{
-		mux: http.NewServeMux(),
-		streamable: server.NewStreamableHTTPServer(s,
-			server.WithEndpointPath(PathMCP),
-			server.WithHeartbeatInterval(30*time.Second),
-			// Clients that never send DELETE (the TypeScript SDK's close
-			// does not) would otherwise keep their sessions until shutdown.
-			server.WithSessionIdleTTL(time.Hour),
-			server.WithStreamableHTTPLogger(o.Logger),
-			// checkHost below does this, knowing the public URL's host.
-			server.WithDisableLocalhostProtection(true),
-			server.WithStreamableHTTPCORS(server.WithCORSAllowedOrigins(origins...)),
-		),
+		mux:        http.NewServeMux(),
+		streamable: server.NewStreamableHTTPServer(s, opts...),
 		sse: server.NewSSEServer(s,
 			server.WithSSEEndpoint(PathSSE),
 			server.WithMessageEndpoint(PathMessage),
@@ -89,9 +112,22 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	guard := func(next http.Handler) http.Handler {
 		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}
-	h.mux.Handle(PathMCP, guard(h.streamable))
-	h.mux.Handle(PathSSE, guard(h.sse))
-	h.mux.Handle(PathMessage, guard(h.sse))
+	h.mux.Handle(PathMCP, guard(dropSessionlessCancel(h.streamable)))
+	var sse http.Handler = h.sse
+	if o.Stateless {
+		// An SSE session is a stream held by one replica, which every
+		// /message POST must reach: behind a load balancer without
+		// affinity most would land elsewhere and fail at random. Refusing
+		// at once, saying why, beats failing half of the calls.
+		sse = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "the legacy SSE transport is off in --stateless mode (its sessions live in one replica): use streamable HTTP at "+PathMCP, http.StatusNotFound)
+		})
+		if o.Logger != nil {
+			o.Logger.Info("stateless streamable HTTP: no sessions, any replica answers any request; SSE at " + PathSSE + " is off")
+		}
+	}
+	h.mux.Handle(PathSSE, guard(sse))
+	h.mux.Handle(PathMessage, guard(sse))
 	h.mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -111,7 +147,9 @@ const sseFlushGrace = 500 * time.Millisecond
 
 // CloseSessions ends every MCP session, which ends their long-lived streams.
 func (h *HTTP) CloseSessions(ctx context.Context) {
-	h.streamable.CloseSessions(ctx)
+	// Shutdown, not CloseSessions: it also stops the idle-session sweeper,
+	// a goroutine that would outlive the server.
+	h.streamable.Shutdown(ctx)
 	select {
 	case <-time.After(sseFlushGrace):
 	case <-ctx.Done():
@@ -128,6 +166,43 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// dropSessionlessCancel answers a notifications/cancelled that carries no
+// Mcp-Session-Id without passing it on. mcp-go finds the call to cancel by
+// session ID and request ID; a request without a session (every request in
+// --stateless mode, and every 2026-07-28 request) has the empty session ID,
+// so client B's "cancel request 3" would cancel client A's request 3, and
+// request IDs are small counters that collide all the time. Such a client
+// cancels a call by closing its request, which ends the call's context.
+func dropSessionlessCancel(next http.Handler) http.Handler {
+	cancelled := []byte(`"` + string(mcp.MethodNotificationCancelled) + `"`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get(server.HeaderKeySessionID) != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			status := http.StatusBadRequest
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				status = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, "reading the request body: "+err.Error(), status)
+			return
+		}
+		if bytes.Contains(body, cancelled) {
+			var msg struct {
+				Method string `json:"method"`
+			}
+			if json.Unmarshal(body, &msg) == nil && msg.Method == string(mcp.MethodNotificationCancelled) {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
