@@ -101,7 +101,10 @@ func (s *instance) stop(t *testing.T) {
 	s.stdout.Close()
 	select {
 	case code, ok := <-s.exit:
-		if ok && code != 0 {
+		if !ok {
+			return // stopped before
+		}
+		if code != 0 {
 			t.Errorf("filestage exited with %d", code)
 		}
 		close(s.exit)

@@ -48,6 +48,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	fault    Fault
 	conns    int
+	open     map[net.Conn]struct{}
 	wg       sync.WaitGroup
 }
 
@@ -58,10 +59,19 @@ func Start(t testing.TB, upstream string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, upstream: upstream}
+	p := &Proxy{ln: ln, upstream: upstream, open: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	t.Cleanup(func() {
+		ln.Close()
+		// Idle keep-alive connections would otherwise hold on.
+		p.mu.Lock()
+		for c := range p.open {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
 	return p
 }
 
@@ -98,8 +108,21 @@ func (p *Proxy) accept() {
 	}
 }
 
+// track records c as open until the returned func is called.
+func (p *Proxy) track(c net.Conn) func() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open[c] = struct{}{}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.open, c)
+		c.Close()
+	}
+}
+
 func (p *Proxy) serve(c *net.TCPConn, f Fault) {
-	defer c.Close()
+	defer p.track(c)()
 	if f.Kind == Lie {
 		// Read what the client sends for a moment, then answer.
 		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
@@ -111,7 +134,7 @@ func (p *Proxy) serve(c *net.TCPConn, f Fault) {
 	if err != nil {
 		return
 	}
-	defer up.Close()
+	defer p.track(up)()
 	go func() {
 		io.Copy(up, c)
 		up.(*net.TCPConn).CloseWrite()

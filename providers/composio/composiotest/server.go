@@ -45,7 +45,9 @@ type Server struct {
 	storage *fakeplatform.Storage
 	mu      sync.Mutex
 	backend string
-	seq     int
+	// storageURL is where upload URLs point; the fake itself by default.
+	storageURL string
+	seq        int
 }
 
 // New starts a fake Composio that stops when the test ends.
@@ -67,6 +69,14 @@ func New(t testing.TB) *Server {
 // Env points the composio provider at the fake.
 func (s *Server) Env() map[string]string {
 	return map[string]string{"COMPOSIO_BASE_URL": s.URL, "COMPOSIO_API_KEY": s.APIKey}
+}
+
+// SetStorageURL makes later upload URLs point at base (a proxy in front
+// of the fake's storage, say) instead of the fake itself.
+func (s *Server) SetStorageURL(base string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.storageURL = base
 }
 
 // SetStorageBackend makes later upload requests issue URLs of backend (S3
@@ -154,7 +164,10 @@ func (s *Server) uploadRequest(w http.ResponseWriter, r *http.Request) {
 	if g.Azure {
 		dir = "/azure/"
 	}
-	target := s.storage.Sign(s.URL, dir, g)
+	s.mu.Lock()
+	base := cmp.Or(s.storageURL, s.URL)
+	s.mu.Unlock()
+	target := s.storage.Sign(base, dir, g)
 	out := map[string]any{
 		"id":                id,
 		"key":               key,
