@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInlineTooLarge: a data: URL holds more bytes than the inline cap.
@@ -35,7 +36,7 @@ func openData(rawURL string, max int64) (*Source, error) {
 	if mt := strings.TrimSpace(params[0]); mt != "" {
 		t, _, err := mime.ParseMediaType(mt)
 		if err != nil || !strings.Contains(t, "/") {
-			return nil, fmt.Errorf("%w: the data: URL's media type %q is not type/subtype", ErrScheme, truncate(mt, 64))
+			return nil, fmt.Errorf("%w: the data: URL's media type %q is not type/subtype", ErrScheme, truncate(mt, 48))
 		}
 		contentType = t
 	} else if len(params) > 1 {
@@ -102,9 +103,14 @@ func decodeBase64(s string) ([]byte, error) {
 	return b, nil
 }
 
+// truncate keeps at most n bytes of s, cut between runes. Quoted with %q,
+// each kept byte takes at most 4 (\xff): callers size n for that.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for i := 1; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// MaxInlineBytes caps the decoded bytes of a data: URL; zero means
 	// DefaultMaxInlineBytes.
 	MaxInlineBytes int64
+	// Resolver looks up the hosts of http(s) URLs; nil means
+	// net.DefaultResolver. The guard checks the addresses it returns as
+	// they are dialled, so a resolver cannot get around it.
+	Resolver *net.Resolver
 }
 
 // DefaultMaxInlineBytes is the default cap of a data: URL's decoded bytes.
@@ -64,8 +68,10 @@ const DefaultMaxInlineBytes = 1 << 20
 // address, so a DNS answer that changes between check and connect does not
 // get around it.
 type Opener struct {
-	client  *http.Client
-	opts    Options
+	client *http.Client
+	opts   Options
+	// guard is nil when private addresses are allowed.
+	guard   *guard
 	timeout time.Duration
 	roots   []string
 }
@@ -80,9 +86,11 @@ func New(o Options) (*Opener, error) {
 	if o.MaxInlineBytes <= 0 {
 		o.MaxInlineBytes = DefaultMaxInlineBytes
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Resolver: o.Resolver}
+	var g *guard
 	if !o.AllowPrivate {
-		dialer.Control = ssrf.New(ssrf.WithAnyPort()).Safe
+		g = newGuard()
+		dialer.Control = g.control
 	}
 	tr := &http.Transport{
 		// No proxy: a proxy would make the guard check the proxy's address
@@ -96,18 +104,29 @@ func New(o Options) (*Opener, error) {
 		MaxIdleConns:          16,
 		ForceAttemptHTTP2:     true,
 	}
-	f := &Opener{opts: o, timeout: o.Timeout, roots: roots}
+	f := &Opener{opts: o, guard: g, timeout: o.Timeout, roots: roots}
 	if f.timeout == 0 {
 		f.timeout = 15 * time.Minute
 	}
 	f.client = &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if r, ok := req.Context().Value(redirectedKey{}).(*bool); ok {
+				*r = true
+			}
 			if len(via) > MaxRedirects {
 				return fmt.Errorf("more than %d redirects", MaxRedirects)
 			}
+			if n := len(req.URL.String()); n > MaxURLBytes {
+				return fmt.Errorf("%w: a redirect's URL is %d bytes, longer than the %d-byte limit", ErrScheme, n, MaxURLBytes)
+			}
 			if err := checkScheme(req.URL); err != nil {
 				return fmt.Errorf("redirect to %s: %w", redact.URL(req.URL.String()), err)
+			}
+			if f.guard != nil {
+				if err := f.guard.checkHost(req.URL); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -148,6 +167,10 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	if isData(rawURL) {
 		return &url.URL{Scheme: "data"}, nil
 	}
+	if len(rawURL) > MaxURLBytes {
+		// Said without repeating the URL: it would flood logs and replies.
+		return nil, fmt.Errorf("%w: the URL is %d bytes, longer than the %d-byte limit; pass a shorter URL, or small content inline as a data: URL", ErrScheme, len(rawURL), MaxURLBytes)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error repeats the URL, query (a signature, maybe) included.
@@ -165,6 +188,12 @@ func ParseURL(rawURL string) (*url.URL, error) {
 	case "http", "https":
 		if u.Host == "" {
 			return nil, fmt.Errorf("%w: the URL has no host", ErrScheme)
+		}
+		if u.User != nil {
+			// http://public.example@127.0.0.1/ and http://127.0.0.1@evil/
+			// read differently to people and parsers, and credentials would
+			// be sent on to whichever host it is.
+			return nil, fmt.Errorf("%w: the URL has a user name or password (user@ before the host); filestage fetches public URLs without credentials", ErrScheme)
 		}
 		return u, nil
 	}
@@ -187,8 +216,19 @@ func (f *Opener) Open(ctx context.Context, rawURL string) (*Source, error) {
 	return f.fetch(ctx, u)
 }
 
+// redirectedKey marks a fetch's context with a *bool that CheckRedirect
+// sets, so that a refusal can say a redirect led there.
+type redirectedKey struct{}
+
 // fetch GETs an http(s) URL.
 func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
+	if f.guard != nil {
+		if err := f.guard.checkHost(u); err != nil {
+			return nil, err
+		}
+	}
+	redirected := new(bool)
+	ctx = context.WithValue(ctx, redirectedKey{}, redirected)
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -201,7 +241,7 @@ func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
 		cancel()
-		return nil, classify(err)
+		return nil, classify(err, *redirected)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		resp.Body.Close()
@@ -222,8 +262,9 @@ func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 }
 
 // classify turns a client error into one of the package's errors, keeping
-// the cause in the chain.
-func classify(err error) error {
+// the cause in the chain; redirected says a redirect was followed, so a
+// refusal can say so.
+func classify(err error, redirected bool) error {
 	// A *url.Error repeats the whole URL, and the last one of a redirect
 	// chain may be presigned: keep only what went wrong.
 	var uerr *url.Error
@@ -233,21 +274,17 @@ func classify(err error) error {
 	if errors.Is(err, ErrScheme) {
 		return err
 	}
+	if r, ok := asRefusal(err); ok {
+		r.redirect = r.redirect || redirected
+		return r
+	}
 	for _, refused := range []error{ssrf.ErrProhibitedIP, ssrf.ErrProhibitedPort, ssrf.ErrProhibitedNetwork, ssrf.ErrInvalidHostPort} {
 		if errors.Is(err, refused) {
-			return refusal{err}
+			return refusal{reason: "not a public address", redirect: redirected, cause: err}
 		}
 	}
 	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
-
-// refusal is ErrRefused that keeps its cause for errors.Is but does not
-// print it: the cause names the address a host resolved to, which would
-// let a caller map internal names.
-type refusal struct{ cause error }
-
-func (r refusal) Error() string   { return ErrRefused.Error() }
-func (r refusal) Unwrap() []error { return []error{ErrRefused, r.cause} }
 
 type body struct {
 	io.ReadCloser
