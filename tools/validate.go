@@ -91,8 +91,10 @@ func parseMD5(field, s string) ([16]byte, error) {
 			return sum, nil
 		}
 	}
+	// Only the exact encoding of 16 bytes: the decoder would also skip new
+	// lines and ignore non-zero bits in the last character.
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
-		if b, err := enc.DecodeString(s); err == nil && len(b) == len(sum) {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == len(sum) && enc.EncodeToString(b) == s {
 			copy(sum[:], b)
 			return sum, nil
 		}

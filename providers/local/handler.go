@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,19 +71,45 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		copy(want[:], b)
 	}
-	_, err = p.store.put(g.Key, r.Body, want, limit)
+	body := io.Reader(r.Body)
+	if g.Size >= 0 {
+		// Without a Content-Length, a short body is only seen at its end.
+		body = &sizedBody{r: body, left: g.Size}
+	}
+	_, err = p.store.put(g.Key, body, want, limit)
 	switch {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, ErrDigestMismatch):
 		fail(w, http.StatusBadRequest, "BadDigest", "the bytes received do not match Content-MD5; nothing was stored")
+	case errors.Is(err, errShortBody):
+		fail(w, http.StatusBadRequest, "IncompleteBody", "the body is shorter than the size the URL was issued for; nothing was stored")
 	case errors.Is(err, spool.ErrTooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the body is larger than allowed; nothing was stored")
 	default:
 		// A cut connection lands here too; the client will not read this.
 		fail(w, http.StatusInternalServerError, "InternalError", "the upload was not stored")
 	}
+}
+
+// errShortBody: the body ended before the size the URL was issued for.
+var errShortBody = errors.New("body shorter than the signed size")
+
+// sizedBody reads a body that must be left bytes long; longer ones are
+// caught by the byte limit.
+type sizedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *sizedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if err == io.EOF && b.left > 0 {
+		err = errShortBody
+	}
+	return n, err
 }
 
 func fail(w http.ResponseWriter, status int, code, msg string) {
