@@ -29,6 +29,8 @@ type faultCase struct {
 	// slug is the tool error expected; "" means the stage must succeed
 	// with the bytes really stored.
 	slug string
+	// says is what the error's message must say, when set.
+	says string
 }
 
 // TestFaults injects faults between filestage and its source and between
@@ -114,17 +116,17 @@ func TestFaults(t *testing.T) {
 	const ok200 = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 	cases := []faultCase{
-		{"source: healthy, through the proxy", localWith(nil, faultproxy.Fault{}), ""},
-		{"source: slow-loris", localWith(map[string]string{"FILESTAGE_FETCH_TIMEOUT": "1s"}, faultproxy.Fault{Kind: faultproxy.Slow, After: 4096, Delay: 20 * time.Millisecond}), "SOURCE_TIMEOUT"},
-		{"source: reset mid-body", localWith(nil, faultproxy.Fault{Kind: faultproxy.Reset, After: 300 << 10}), "SOURCE_UNREACHABLE"},
-		{"source: body shorter than Content-Length", localWith(nil, faultproxy.Fault{Kind: faultproxy.Cut, After: 300 << 10}), "SOURCE_UNREACHABLE"},
-		{"source: never ends", endless, "SOURCE_TOO_LARGE"},
-		{"provider: 429 storm, then answers", composioWith(storm(429, 3, "RATE_LIMITED"), faultproxy.Fault{}), ""},
-		{"provider: 503 storm", composioWith(storm(503, 10, "SERVICE_UNAVAILABLE"), faultproxy.Fault{}), "SERVICE_UNAVAILABLE"},
-		{"storage: reset mid-upload", composioWith(nil, faultproxy.Fault{Kind: faultproxy.Reset}), "STORAGE_ERROR"},
-		{"storage: 200, stored nothing", composioWith(nil, lie(ok200)), "STORAGE_ERROR"},
-		{"s3: 503 storm", s3Behind(lie("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")), "STORAGE_ERROR"},
-		{"s3: 200, stored nothing", s3Behind(lie(ok200)), "STORAGE_ERROR"},
+		{"source: healthy, through the proxy", localWith(nil, faultproxy.Fault{}), "", ""},
+		{"source: slow-loris", localWith(map[string]string{"FILESTAGE_FETCH_TIMEOUT": "1s"}, faultproxy.Fault{Kind: faultproxy.Slow, After: 4096, Delay: 20 * time.Millisecond}), "SOURCE_TIMEOUT", "deadline exceeded"},
+		{"source: reset mid-body", localWith(nil, faultproxy.Fault{Kind: faultproxy.Reset, After: 300 << 10}), "SOURCE_UNREACHABLE", ""},
+		{"source: body shorter than Content-Length", localWith(nil, faultproxy.Fault{Kind: faultproxy.Cut, After: 300 << 10}), "SOURCE_UNREACHABLE", ""},
+		{"source: never ends", endless, "SOURCE_TOO_LARGE", "2097152"},
+		{"provider: 429 storm, then answers", composioWith(storm(429, 3, "RATE_LIMITED"), faultproxy.Fault{}), "", ""},
+		{"provider: 503 storm", composioWith(storm(503, 10, "SERVICE_UNAVAILABLE"), faultproxy.Fault{}), "SERVICE_UNAVAILABLE", "503"},
+		{"storage: reset mid-upload", composioWith(nil, faultproxy.Fault{Kind: faultproxy.Reset}), "STORAGE_ERROR", ""},
+		{"storage: 200, stored nothing", composioWith(nil, lie(ok200)), "STORAGE_ERROR", "does not show the bytes were stored"},
+		{"s3: 503 storm", s3Behind(lie("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")), "STORAGE_ERROR", "503"},
+		{"s3: 200, stored nothing", s3Behind(lie(ok200)), "STORAGE_ERROR", "does not show the bytes were stored"},
 	}
 	body := append([]byte("%PDF-1.7\n"), testfile.Random(1<<20)...)
 	for _, tc := range cases {
@@ -157,7 +159,7 @@ func runFault(t *testing.T, tc faultCase, body []byte) {
 		}
 	} else {
 		e := toolError(t, res)
-		if e.Slug != tc.slug || e.Message == "" || e.SuggestedFix == "" {
+		if e.Slug != tc.slug || e.Message == "" || e.SuggestedFix == "" || !strings.Contains(e.Message, tc.says) {
 			t.Errorf("got %+v, want %s", e, tc.slug)
 		}
 	}

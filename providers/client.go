@@ -210,12 +210,12 @@ func (c *Client) Upload(ctx context.Context, slot Slot, body Body) error {
 var ErrNotStored = errors.New("the storage's answer does not show the bytes were stored")
 
 // checkStored reads what a storage's answer to a PUT says it stored,
-// where it says anything: Azure's Content-MD5 is the MD5 it computed, and
-// S3 always names the object it stored with an ETag (not always the MD5:
-// not under SSE-KMS, so only its presence is checked). A proxy or a
-// gateway that answers 200 without storing is caught here.
+// where it says anything: Azure's Put Blob answers with the Content-MD5 it
+// computed, and S3 always names the object it stored with an ETag (not
+// always the MD5: not under SSE-KMS, so only its presence is checked). A
+// proxy or a gateway that answers 200 without storing is caught here.
 func checkStored(h http.Header, backend string, sum [16]byte) error {
-	if v := h.Get("Content-MD5"); v != "" && v != ContentMD5(sum) {
+	if v := h.Get("Content-MD5"); backend == "azure_blob_storage" && v != "" && v != ContentMD5(sum) {
 		return fmt.Errorf("%w: it reports Content-MD5 %s for bytes whose MD5 is %s", ErrNotStored, v, ContentMD5(sum))
 	}
 	if backend == "s3" && h.Get("ETag") == "" {

@@ -46,12 +46,13 @@ func (g *guard) control(network, address string, c syscall.RawConn) error {
 // whatever the resolver, and lets it say why.
 func (g *guard) checkHost(u *url.URL) error {
 	host := strings.ToLower(foldHost(u.Hostname()))
-	bare := strings.TrimSuffix(host, ".")
+	bare := strings.TrimRight(host, ".") // "localhost.." is still localhost
 	if bare == "localhost" || strings.HasSuffix(bare, ".localhost") {
 		return refusal{reason: "a loopback address (localhost)"}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if g.g.SafeAddr(a) != nil {
+		// [::ffff:8.8.8.8] is judged as the IPv4 address it carries.
+		if g.g.SafeAddr(a.Unmap().WithZone("")) != nil {
 			return refusal{reason: addrReason(a)}
 		}
 		return nil

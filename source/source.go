@@ -283,8 +283,29 @@ func classify(err error, redirected bool) error {
 			return refusal{reason: "not a public address", redirect: redirected, cause: err}
 		}
 	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		err = lookupFailure{dns}
+	}
 	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
+
+// lookupFailure is a failed DNS lookup that does not print the resolver's
+// address, as net.DNSError does ("on 10.255.255.53:53"): it would map the
+// server's own network for a caller.
+type lookupFailure struct{ err *net.DNSError }
+
+func (l lookupFailure) Error() string {
+	switch {
+	case l.err.IsNotFound:
+		return "lookup " + l.err.Name + ": no such host"
+	case l.err.IsTimeout:
+		return "lookup " + l.err.Name + ": timed out"
+	}
+	return "lookup " + l.err.Name + ": the name could not be resolved"
+}
+
+func (l lookupFailure) Unwrap() error { return l.err }
 
 type body struct {
 	io.ReadCloser

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -119,4 +120,14 @@ func newOpener(t *testing.T, o Options) *Opener {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestLookupFailureHidesTheResolver: a failed lookup says which name, not
+// which DNS server (an address of the server's own network).
+func TestLookupFailureHidesTheResolver(t *testing.T) {
+	err := classify(&net.DNSError{Err: "no such host", Name: "nosuch.invalid", Server: "10.255.255.53:53", IsNotFound: true}, false)
+	var dns *net.DNSError
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &dns) || strings.Contains(err.Error(), "10.255") || !strings.Contains(err.Error(), "nosuch.invalid: no such host") {
+		t.Errorf("got %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -136,12 +137,20 @@ func TestSessionlessCancel(t *testing.T) {
 		version   string
 		// own: the cancel comes from the caller's own session, and must work.
 		own bool
+		// session, when set, is the Mcp-Session-Id the cancel carries
+		// instead (mcp-go ignores it on 2026-07-28 requests).
+		session string
+		// method spells the cancel's method, JSON escapes and all.
+		method string
 	}{
-		{"stateless/legacy", true, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false},
-		{"stateless/2026-07-28", true, mcp.LATEST_PROTOCOL_VERSION, false},
-		{"stateful/2026-07-28", false, mcp.LATEST_PROTOCOL_VERSION, false},
-		{"stateful/legacy, another session", false, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false},
-		{"stateful/legacy, the caller's session", false, mcp.LATEST_LEGACY_PROTOCOL_VERSION, true},
+		{"stateless/legacy", true, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false, "", ""},
+		{"stateless/legacy, escaped method", true, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false, "", `notifications\/cancelled`},
+		{"stateless/2026-07-28", true, mcp.LATEST_PROTOCOL_VERSION, false, "", ""},
+		{"stateful/2026-07-28", false, mcp.LATEST_PROTOCOL_VERSION, false, "", ""},
+		{"stateful/2026-07-28, a made-up session", false, mcp.LATEST_PROTOCOL_VERSION, false, "bogus", ""},
+		{"stateful/2026-07-28, escaped method", false, mcp.LATEST_PROTOCOL_VERSION, false, "bogus", `notifications\u002fcancelled`},
+		{"stateful/legacy, another session", false, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false, "", ""},
+		{"stateful/legacy, the caller's session", false, mcp.LATEST_LEGACY_PROTOCOL_VERSION, true, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +171,10 @@ func TestSessionlessCancel(t *testing.T) {
 			if tt.own {
 				other = victim
 			}
+			if tt.session != "" {
+				other = tt.session
+			}
+			method := cmp.Or(tt.method, "notifications/cancelled")
 			answered := make(chan struct{})
 			go func() {
 				defer close(answered)
@@ -173,7 +186,7 @@ func TestSessionlessCancel(t *testing.T) {
 			case <-answered:
 				t.Fatal("the call was answered before it ran")
 			}
-			resp := c.post(t, other, "notifications/cancelled", "", "", `"requestId":7,"reason":"test"`)
+			resp := c.post(t, other, method, "", "", `"requestId":7,"reason":"test"`)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusAccepted {
 				t.Errorf("cancel: %s", resp.Status)

@@ -112,7 +112,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	guard := func(next http.Handler) http.Handler {
 		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}
-	h.mux.Handle(PathMCP, guard(dropSessionlessCancel(h.streamable)))
+	h.mux.Handle(PathMCP, guard(dropUnscopedCancel(o.Stateless, h.streamable)))
 	var sse http.Handler = h.sse
 	if o.Stateless {
 		// An SSE session is a stream held by one replica, which every
@@ -170,17 +170,18 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	})
 }
 
-// dropSessionlessCancel answers a notifications/cancelled that carries no
-// Mcp-Session-Id without passing it on. mcp-go finds the call to cancel by
+// dropUnscopedCancel answers a notifications/cancelled that is not scoped
+// to a session without passing it on. mcp-go finds the call to cancel by
 // session ID and request ID; a request without a session (every request in
-// --stateless mode, and every 2026-07-28 request) has the empty session ID,
-// so client B's "cancel request 3" would cancel client A's request 3, and
-// request IDs are small counters that collide all the time. Such a client
-// cancels a call by closing its request, which ends the call's context.
-func dropSessionlessCancel(next http.Handler) http.Handler {
-	cancelled := []byte(`"` + string(mcp.MethodNotificationCancelled) + `"`)
+// --stateless mode, and every 2026-07-28 request, whatever Mcp-Session-Id
+// it carries) has the empty session ID, so client B's "cancel request 3"
+// would cancel client A's request 3, and request IDs are small counters
+// that collide all the time. Such a client cancels a call by closing its
+// request, which ends the call's context. Every POST body is decoded:
+// JSON escapes can spell the method so that no byte search finds it.
+func dropUnscopedCancel(stateless bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Header.Get(server.HeaderKeySessionID) != "" {
+		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -193,11 +194,20 @@ func dropSessionlessCancel(next http.Handler) http.Handler {
 			http.Error(w, "reading the request body: "+err.Error(), status)
 			return
 		}
-		if bytes.Contains(body, cancelled) {
-			var msg struct {
-				Method string `json:"method"`
+		var msg struct {
+			Method string `json:"method"`
+			Params struct {
+				Meta map[string]any `json:"_meta"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(body, &msg) == nil && msg.Method == string(mcp.MethodNotificationCancelled) {
+			scoped := !stateless && r.Header.Get(server.HeaderKeySessionID) != "" && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+			for k, v := range msg.Params.Meta {
+				if version, ok := v.(string); ok && strings.HasSuffix(k, "protocolVersion") && mcp.IsModernProtocol(version) {
+					scoped = false
+				}
 			}
-			if json.Unmarshal(body, &msg) == nil && msg.Method == string(mcp.MethodNotificationCancelled) {
+			if !scoped {
 				w.WriteHeader(http.StatusAccepted)
 				return
 			}

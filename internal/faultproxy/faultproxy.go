@@ -4,8 +4,10 @@
 package faultproxy
 
 import (
+	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +38,7 @@ const (
 	Reset
 	// Cut closes both sides cleanly: the answer ends early.
 	Cut
-	// Lie reads the request, answers Answer and closes, forwarding
+	// Lie reads one HTTP request, answers Answer and closes, forwarding
 	// nothing upstream.
 	Lie
 )
@@ -124,9 +126,13 @@ func (p *Proxy) track(c net.Conn) func() {
 func (p *Proxy) serve(c *net.TCPConn, f Fault) {
 	defer p.track(c)()
 	if f.Kind == Lie {
-		// Read what the client sends for a moment, then answer.
-		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		io.Copy(io.Discard, c)
+		// Read the whole request, body included, then answer: the client
+		// must hear the lie, not a reset of a request it is still sending.
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
 		io.WriteString(c, f.Answer)
 		return
 	}
@@ -135,7 +141,9 @@ func (p *Proxy) serve(c *net.TCPConn, f Fault) {
 		return
 	}
 	defer p.track(up)()
+	p.wg.Add(1)
 	go func() {
+		defer p.wg.Done()
 		io.Copy(up, c)
 		up.(*net.TCPConn).CloseWrite()
 	}()

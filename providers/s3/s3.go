@@ -324,7 +324,7 @@ func (p *Provider) upload(ctx context.Context, key, mimetype string, body provid
 	if body.Size > p.putMax {
 		return p.uploadParts(ctx, key, contentType, body)
 	}
-	out, err := p.client.PutObject(ctx, &awss3.PutObjectInput{
+	_, err := p.client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: aws.String(p.bucket),
 		Key:    aws.String(key),
 		// A ReadSeeker: the SDK rewinds it for every retry.
@@ -337,22 +337,18 @@ func (p *Provider) upload(ctx context.Context, key, mimetype string, body provid
 		return p.fail("uploading "+key, err)
 	}
 	p.bucketSeen.Store(true)
-	return p.checkStored(ctx, key, out.ETag, body.Size)
+	return p.checkStored(ctx, key, body.Size)
 }
 
 // checkStored asks the bucket whether it holds key at size: an answer of
-// 200 from something in between (a proxy, a gateway) proves nothing, and
-// S3 names every object it stores with an ETag.
-func (p *Provider) checkStored(ctx context.Context, key string, etag *string, size int64) error {
-	if aws.ToString(etag) == "" {
-		return fmt.Errorf("%w: S3 answered the upload of %s without an ETag", providers.ErrNotStored, key)
-	}
+// 200 from something in between (a proxy, a gateway) proves nothing.
+func (p *Provider) checkStored(ctx context.Context, key string, size int64) error {
 	head, err := p.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
 	if err != nil {
 		return p.fail("checking the upload of "+key, err)
 	}
-	if got := aws.ToInt64(head.ContentLength); got != size {
-		return fmt.Errorf("%w: S3 holds %d bytes under %s, %d were sent", providers.ErrNotStored, got, key, size)
+	if head.ContentLength != nil && *head.ContentLength != size {
+		return fmt.Errorf("%w: S3 holds %d bytes under %s, %d were sent", providers.ErrNotStored, *head.ContentLength, key, size)
 	}
 	return nil
 }
@@ -417,7 +413,7 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 	if got := whole.Sum(nil); !bytes.Equal(got, body.MD5[:]) {
 		return fmt.Errorf("the bytes of %s changed while they were uploaded (MD5 %x, hashed as %x): nothing was stored", key, got, body.MD5)
 	}
-	completed, err := p.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
+	_, err = p.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(p.bucket),
 		Key:             aws.String(key),
 		UploadId:        created.UploadId,
@@ -426,7 +422,7 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 	if err != nil {
 		return p.fail("completing the multipart upload of "+key, err)
 	}
-	if err := p.checkStored(ctx, key, completed.ETag, body.Size); err != nil {
+	if err := p.checkStored(ctx, key, body.Size); err != nil {
 		return err
 	}
 	p.bucketSeen.Store(true)
