@@ -108,8 +108,11 @@ func TestNoPerChunkAllocations(t *testing.T) {
 			}
 		})
 	}
+	// Under -race sync.Pool drops some buffers on purpose, so a run may
+	// allocate one anew: a slack of two; a per-chunk allocation would
+	// show as 250 more.
 	small, large := allocs(4*bufSize), allocs(256*bufSize)
-	if large != small {
+	if large > small+2 {
 		t.Errorf("%v allocations for 4 chunks, %v for 256", small, large)
 	}
 }
