@@ -126,30 +126,18 @@ func (s *File) Keep(path string) error {
 	return err
 }
 
-func (s *File) copyTo(path string) (err error) {
-	t, err := os.CreateTemp(filepath.Dir(path), ".spool-*")
+// copyTo spools the bytes again beside path, on its file system, and
+// keeps that copy: the same write, sync and rename as any spool.
+func (s *File) copyTo(path string) error {
+	c, err := Write(io.NewSectionReader(s.f, 0, s.Size), filepath.Dir(path), s.Size)
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
-	defer func() {
-		if err != nil {
-			t.Close()
-			os.Remove(t.Name())
-		}
-	}()
-	if _, err = io.Copy(t, io.NewSectionReader(s.f, 0, s.Size)); err == nil {
-		err = t.Sync()
+	defer c.Close()
+	if c.MD5 != s.MD5 {
+		return fmt.Errorf("spool: the copy of %s differs from the bytes spooled", path)
 	}
-	if err == nil {
-		err = t.Close()
-	}
-	if err == nil {
-		err = os.Rename(t.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	return nil
+	return c.Keep(path)
 }
 
 // Close removes the spooled file unless it was kept. It is safe to call
