@@ -118,7 +118,18 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
 		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
 	}
-	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log}
+	budget := cfg.SpoolBudget
+	if budget == 0 {
+		if budget, err = spool.DefaultBudget(spoolDir); err != nil {
+			return err
+		}
+	}
+	stages := cfg.MaxConcurrentStages
+	if stages == 0 {
+		stages = tools.DefaultConcurrentStages()
+	}
+	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
+		Stages: tools.NewSlots(stages), Spool: spool.NewBudget(budget)}
 
 	switch cfg.Command {
 	case config.CmdStage:
@@ -139,7 +150,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	}
 	log.Info("filestage started", "version", version, "transport", cfg.Transport, "provider", cfg.Provider,
 		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs,
-		"file_roots", sources.Roots())
+		"file_roots", sources.Roots(), "max_concurrent_stages", stages, "spool_budget", budget)
 
 	if cfg.Transport == config.TransportStdio {
 		uploads := http.NewServeMux()
@@ -149,15 +160,16 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		sctx, stop := context.WithCancel(ctx)
 		defer stop()
 		done := make(chan error, 1)
-		go func() { done <- transport.Serve(sctx, ln, uploads, nil, nil, log) }()
+		go func() { done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections}) }()
 		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, log)
 		stop()
 		return errors.Join(err, <-done)
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
 		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
+		MaxSessions: cfg.MaxSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})
-	return transport.Serve(ctx, ln, h, drain, h.CloseSessions, log)
+	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log})
 }

@@ -58,6 +58,16 @@ type Config struct {
 	// behind a load balancer need no affinity; the SSE endpoints are off.
 	Stateless bool
 
+	// Limits that keep one caller from exhausting the server. Zero means
+	// the default, fitted to the machine where it says so.
+	MaxConnections      int
+	MaxSessions         int
+	MaxConcurrentStages int
+	SpoolBudget         int64
+	// DenyCIDRs are networks source URLs must not reach, besides the
+	// private and special-purpose ones and the machine's own addresses.
+	DenyCIDRs []netip.Prefix
+
 	// Source is the URL a stage or presign command reads: its argument,
 	// turned into a file:// URL when it is a path. The file's directory
 	// is added to FileRoots: a person may read the file they name.
@@ -112,10 +122,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			return c, ErrHelp
 		}
 	}
-	var origins, roots string
+	var origins, roots, deny string
 	fs := flag.NewFlagSet("filestage", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	for _, o := range options(&c, &origins, &roots) {
+	for _, o := range options(&c, &origins, &roots, &deny) {
 		if v := getenv(o.env); v != "" {
 			if err := o.value.Set(v); err != nil {
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
@@ -143,6 +153,13 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
 	}
 	c.FileRoots = list(roots)
+	for _, d := range list(deny) {
+		p, err := parsePrefix(d)
+		if err != nil {
+			return c, err
+		}
+		c.DenyCIDRs = append(c.DenyCIDRs, p)
+	}
 	switch {
 	case c.Command == CmdStage || c.Command == CmdPresign:
 		if len(positional) != 1 {
@@ -219,7 +236,18 @@ func commandOptions(c *Config) []option {
 	}
 }
 
-func options(c *Config, origins, roots *string) []option {
+// parsePrefix reads a --deny-cidrs entry: a network, or one address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	return netip.Prefix{}, fmt.Errorf("--deny-cidrs: %q is not a network such as 64:ff9b::/96 or 203.0.113.0/24", s)
+}
+
+func options(c *Config, origins, roots, deny *string) []option {
 	return []option{
 		{"transport", "FILESTAGE_TRANSPORT", "stdio or http (streamable HTTP at /mcp and SSE at /sse on one listener)", (*stringValue)(&c.Transport)},
 		{"listen", "FILESTAGE_LISTEN", "address to listen on (http default 127.0.0.1:8080; stdio: upload URLs of the local provider, default an ephemeral loopback port)", (*stringValue)(&c.Listen)},
@@ -234,6 +262,11 @@ func options(c *Config, origins, roots *string) []option {
 		{"file-roots", "FILESTAGE_FILE_ROOTS", "comma-separated directories whose files stage_connector_file may read as file:// URLs (default none)", (*stringValue)(roots)},
 		{"max-inline-bytes", "FILESTAGE_MAX_INLINE_BYTES", "largest data: URL accepted, decoded", (*sizeValue)(&c.MaxInlineBytes)},
 		{"fetch-timeout", "FILESTAGE_FETCH_TIMEOUT", "time limit for fetching one source URL, body included", (*durationValue)(&c.FetchTimeout)},
+		{"max-connections", "FILESTAGE_MAX_CONNECTIONS", "http: most open connections; at the cap a new one replaces the longest idle, else is closed (default 4096, at most half the open-file limit)", (*intValue)(&c.MaxConnections)},
+		{"max-sessions", "FILESTAGE_MAX_SESSIONS", "http: most live MCP sessions, streamable HTTP and SSE together (default 1000)", (*intValue)(&c.MaxSessions)},
+		{"max-concurrent-stages", "FILESTAGE_MAX_CONCURRENT_STAGES", "most stage_connector_file calls at once; more wait briefly, then get BUSY (default 4 per CPU, at least 8)", (*intValue)(&c.MaxConcurrentStages)},
+		{"spool-budget", "FILESTAGE_SPOOL_BUDGET", "most disk that stage calls' temporary files may use at once, e.g. 10GiB (default half the free space of <data-dir>/tmp at start)", (*sizeValue)(&c.SpoolBudget)},
+		{"deny-cidrs", "FILESTAGE_DENY_CIDRS", "comma-separated networks source URLs must not reach, besides private ones and this machine's addresses (e.g. your NAT64 prefix)", (*stringValue)(deny)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 	}
 }
@@ -285,6 +318,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInlineBytes <= 0 {
 		return fmt.Errorf("--max-inline-bytes must be positive")
+	}
+	if c.MaxConnections < 0 || c.MaxSessions < 0 || c.MaxConcurrentStages < 0 {
+		return fmt.Errorf("--max-connections, --max-sessions and --max-concurrent-stages must be positive (or 0 for the default)")
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
@@ -347,7 +383,7 @@ Flags (each also read from the environment variable shown):
 `)
 	var c Config
 	var s string
-	for _, o := range options(&c, &s, &s) {
+	for _, o := range options(&c, &s, &s, &s) {
 		fmt.Fprintf(&b, "  --%-20s %s\n  %-22s %s\n", o.flag, o.env, "", o.help)
 	}
 	b.WriteString("\nFlags of stage and presign:\n")
@@ -378,6 +414,18 @@ func (v *boolValue) Set(s string) error {
 }
 func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
 func (v *boolValue) IsBoolFlag() bool { return true }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return errors.New("want a whole number, 0 or more")
+	}
+	*v = intValue(n)
+	return nil
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
 
 type durationValue time.Duration
 

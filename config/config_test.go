@@ -142,7 +142,7 @@ func TestUsageNamesEveryVariable(t *testing.T) {
 	u := Usage()
 	var c Config
 	var s string
-	for _, o := range options(&c, &s, &s) {
+	for _, o := range options(&c, &s, &s, &s) {
 		if !strings.Contains(u, "--"+o.flag) || !strings.Contains(u, o.env) {
 			t.Errorf("usage lacks --%s / %s", o.flag, o.env)
 		}

@@ -54,6 +54,12 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{}, err
 	}
 
+	release, err := s.Stages.acquire(ctx)
+	if err != nil {
+		return schema.StageResponse{}, err
+	}
+	defer release()
+
 	if st, ok := s.Provider.(providers.URLStager); ok {
 		if u.Scheme != "http" && u.Scheme != "https" {
 			return schema.StageResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED_BY_PROVIDER",
@@ -86,7 +92,14 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		body.Data = src.At
 	} else {
 		var sp *spool.File
-		sp, err = spool.Write(m.reading(ctx, src.Body), s.SpoolDir, s.MaxBytes)
+		r, unreserve, rerr := s.spoolReader(ctx, m.reading(ctx, src.Body), src.Size)
+		if rerr != nil {
+			return schema.StageResponse{}, s.sourceError(rerr)
+		}
+		// After the spool is gone (or kept as an object): defers run in
+		// reverse.
+		defer unreserve()
+		sp, err = spool.Write(r, s.SpoolDir, s.MaxBytes)
 		if err == nil {
 			defer sp.Close()
 			sum, body.Data, body.Temp = sp.Sum, sp, sp
@@ -141,6 +154,8 @@ func (s *Service) sourceError(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
+	case errors.Is(err, spool.ErrBusy):
+		return busy("the temporary files of the stage calls running fill the spool budget (--spool-budget)")
 	case errors.Is(err, source.ErrScheme):
 		e.Status, e.Slug, e.Fix = 400, "INVALID_ARGUMENT", "Pass an http(s) URL, a file:///absolute/path URL, or data:<mediatype>;base64,<data>."
 	case errors.Is(err, source.ErrRefused):

@@ -20,6 +20,7 @@ import (
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/spool"
 )
 
 // Service holds what the tools work with.
@@ -29,7 +30,12 @@ type Service struct {
 	// SpoolDir holds fetched bytes while they are hashed and uploaded.
 	SpoolDir string
 	MaxBytes int64
-	Logger   *slog.Logger
+	// Stages bounds concurrent stage calls; nil means unbounded.
+	Stages Slots
+	// Spool bounds the disk the spool files use at once; nil means
+	// unbounded.
+	Spool  *spool.Budget
+	Logger *slog.Logger
 }
 
 const instructions = `filestage puts files where connector platforms can attach them.

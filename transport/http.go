@@ -4,13 +4,10 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/filestage/filestage/config"
@@ -52,7 +48,10 @@ type HTTPOptions struct {
 	// replica behind a load balancer can answer any request; the legacy
 	// SSE endpoints, whose sessions live in one process, are turned off.
 	Stateless bool
-	Logger    *slog.Logger
+	// MaxSessions caps live sessions, streamable HTTP and SSE together;
+	// zero means DefaultMaxSessions.
+	MaxSessions int
+	Logger      *slog.Logger
 }
 
 // HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
@@ -60,6 +59,8 @@ type HTTP struct {
 	mux        *http.ServeMux
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
+	sessions   *sessions
+	stateless  bool
 }
 
 // NewHTTP builds the HTTP handler for s.
@@ -73,7 +74,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		server.WithHeartbeatInterval(30 * time.Second),
 		// Clients that never send DELETE (the TypeScript SDK's close
 		// does not) would otherwise keep their sessions until shutdown.
-		server.WithSessionIdleTTL(time.Hour),
+		server.WithSessionIdleTTL(SessionIdleTTL),
 		server.WithStreamableHTTPLogger(o.Logger),
 		// checkHost below does this, knowing the public URL's host.
 		server.WithDisableLocalhostProtection(true),
@@ -93,18 +94,20 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 			server.WithDisableStreaming(true),
 		)
 	}
-	h := &HTTP{
-		mux:        http.NewServeMux(),
-		streamable: server.NewStreamableHTTPServer(s, opts...),
-		sse: server.NewSSEServer(s,
-			server.WithSSEEndpoint(PathSSE),
-			server.WithMessageEndpoint(PathMessage),
-			server.WithKeepAlive(true),
-			server.WithSSEDisableLocalhostProtection(true),
-			// Without a CORS list mcp-go answers SSE with Allow-Origin: *.
-			server.WithSSECORS(server.WithCORSAllowedOrigins(origins...)),
-		),
+	h := &HTTP{mux: http.NewServeMux(), stateless: o.Stateless}
+	h.sessions = newSessions(o.MaxSessions, func(id string) { deleteSession(h.streamable, id) })
+	if !o.Stateless {
+		opts = append(opts, server.WithSessionIdManager(h.sessions))
 	}
+	h.streamable = server.NewStreamableHTTPServer(s, opts...)
+	h.sse = server.NewSSEServer(s,
+		server.WithSSEEndpoint(PathSSE),
+		server.WithMessageEndpoint(PathMessage),
+		server.WithKeepAlive(true),
+		server.WithSSEDisableLocalhostProtection(true),
+		// Without a CORS list mcp-go answers SSE with Allow-Origin: *.
+		server.WithSSECORS(server.WithCORSAllowedOrigins(origins...)),
+	)
 	maxBody := o.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = 8 << 20
@@ -112,8 +115,8 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	guard := func(next http.Handler) http.Handler {
 		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}
-	h.mux.Handle(PathMCP, guard(dropUnscopedCancel(o.Stateless, h.streamable)))
-	var sse http.Handler = h.sse
+	h.mux.Handle(PathMCP, guard(h.inspect(h.streamable, true)))
+	sse := h.limitSSE(h.inspect(h.sse, false))
 	if o.Stateless {
 		// An SSE session is a stream held by one replica, which every
 		// /message POST must reach: behind a load balancer without
@@ -149,6 +152,7 @@ const sseFlushGrace = 500 * time.Millisecond
 func (h *HTTP) CloseSessions(ctx context.Context) {
 	// Shutdown, not CloseSessions: it also stops the idle-session sweeper,
 	// a goroutine that would outlive the server.
+	h.sessions.close()
 	h.streamable.Shutdown(ctx)
 	select {
 	case <-time.After(sseFlushGrace):
@@ -166,53 +170,6 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// dropUnscopedCancel answers a notifications/cancelled that is not scoped
-// to a session without passing it on. mcp-go finds the call to cancel by
-// session ID and request ID; a request without a session (every request in
-// --stateless mode, and every 2026-07-28 request, whatever Mcp-Session-Id
-// it carries) has the empty session ID, so client B's "cancel request 3"
-// would cancel client A's request 3, and request IDs are small counters
-// that collide all the time. Such a client cancels a call by closing its
-// request, which ends the call's context. Every POST body is decoded:
-// JSON escapes can spell the method so that no byte search finds it.
-func dropUnscopedCancel(stateless bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			status := http.StatusBadRequest
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				status = http.StatusRequestEntityTooLarge
-			}
-			http.Error(w, "reading the request body: "+err.Error(), status)
-			return
-		}
-		var msg struct {
-			Method string `json:"method"`
-			Params struct {
-				Meta map[string]any `json:"_meta"`
-			} `json:"params"`
-		}
-		if json.Unmarshal(body, &msg) == nil && msg.Method == string(mcp.MethodNotificationCancelled) {
-			scoped := !stateless && r.Header.Get(server.HeaderKeySessionID) != "" && !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
-			for k, v := range msg.Params.Meta {
-				if version, ok := v.(string); ok && strings.HasSuffix(k, "protocolVersion") && mcp.IsModernProtocol(version) {
-					scoped = false
-				}
-			}
-			if !scoped {
-				w.WriteHeader(http.StatusAccepted)
-				return
-			}
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -286,20 +243,44 @@ func originAllowed(origin string, allowed []string) bool {
 // clean up.
 const cancelGrace = 5 * time.Second
 
+// ServeOptions say how Serve shuts down and what it bounds.
+type ServeOptions struct {
+	// Drain, when set, lets tool calls in flight finish at shutdown.
+	Drain *Drain
+	// CloseSessions, when set, ends the MCP sessions so their streams end.
+	CloseSessions func(context.Context)
+	// MaxConnections caps open connections; zero means MaxConnectionsFor().
+	MaxConnections int
+	Logger         *slog.Logger
+}
+
 // Serve serves h on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets tool calls in flight finish (drain), closes the sessions
-// (closeSessions) so their streams end, and waits for handlers to return.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain *Drain, closeSessions func(context.Context), log *slog.Logger) error {
+// so their streams end, and waits for handlers to return. Connections are
+// capped, request bodies must keep arriving, and a refused request's
+// connection is released at once.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
+	log := o.Logger
+	refused := newRefusals(log)
+	defer refused.flush()
+	maxConns := o.MaxConnections
+	if maxConns <= 0 {
+		maxConns = MaxConnectionsFor()
+	}
+	limited := newConnLimit(ln, maxConns, refused)
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           bounded(h, refused),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Idle keep-alive connections are not held forever. No Read or
-		// WriteTimeout: they would cut long uploads and SSE streams.
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// WriteTimeout: they would cut long uploads and SSE streams;
+		// bodies have a rate floor instead (bounded).
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ConnState:      limited.track,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	select {
 	case err := <-served:
 		return err
@@ -310,19 +291,19 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain *Drain, c
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }()
-	if drain != nil {
-		if err := drain.Wait(sctx); err != nil {
+	if o.Drain != nil {
+		if err := o.Drain.Wait(sctx); err != nil {
 			// Cancelled calls remove their temporary files and abort
 			// uploads in parts: give them a moment to.
 			log.Warn("tool calls still running at shutdown deadline; cancelling them")
-			drain.CancelAll()
+			o.Drain.CancelAll()
 			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
-			drain.Wait(gctx)
+			o.Drain.Wait(gctx)
 			cancel()
 		}
 	}
-	if closeSessions != nil {
-		closeSessions(sctx)
+	if o.CloseSessions != nil {
+		o.CloseSessions(sctx)
 	}
 	err := <-shut
 	if err != nil {

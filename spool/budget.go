@@ -1,0 +1,140 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrBusy is returned when the budget has no room within the wait.
+var ErrBusy = errors.New("the spool budget is used up")
+
+// Budget bounds the disk that spool files use at once. Callers reserve
+// bytes before they write them and release them when the file is gone (or
+// has become a stored object): a few calls with endless sources cannot
+// fill the disk, they get ErrBusy instead.
+type Budget struct {
+	limit int64
+
+	mu   sync.Mutex
+	used int64
+	// freed is closed, and replaced, whenever bytes are released, to wake
+	// the callers waiting for room.
+	freed chan struct{}
+}
+
+// NewBudget returns a budget of limit bytes.
+func NewBudget(limit int64) *Budget {
+	return &Budget{limit: limit, freed: make(chan struct{})}
+}
+
+// DefaultBudget is half the space free to unprivileged users in dir's file
+// system: room for spools, and as much again for everything else.
+func DefaultBudget(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("spool budget: %w", err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize) / 2, nil
+}
+
+// Limit is the budget's size in bytes.
+func (b *Budget) Limit() int64 { return b.limit }
+
+// InUse is how many bytes are reserved.
+func (b *Budget) InUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// Reserve takes n bytes, waiting up to wait for others to release room.
+// A reservation larger than the whole budget fails at once.
+func (b *Budget) Reserve(ctx context.Context, n int64, wait time.Duration) error {
+	if n > b.limit {
+		return fmt.Errorf("%w: %d bytes is more than the whole budget of %d", ErrBusy, n, b.limit)
+	}
+	var timeout <-chan time.Time
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.limit {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		if timeout == nil {
+			if wait <= 0 {
+				return fmt.Errorf("%w: %d of %d bytes are in use", ErrBusy, b.InUse(), b.limit)
+			}
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-freed:
+		case <-timeout:
+			return fmt.Errorf("%w: %d of %d bytes are in use", ErrBusy, b.InUse(), b.limit)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Release gives back n reserved bytes.
+func (b *Budget) Release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// Reader returns r counted against the budget: bytes read beyond what is
+// already reserved are reserved as they arrive, in steps, waiting up to
+// wait in all. Release the Reservation's Held bytes when the spool is
+// gone.
+func (b *Budget) Reader(ctx context.Context, r io.Reader, reserved int64, wait time.Duration) *Reservation {
+	return &Reservation{b: b, ctx: ctx, r: r, held: reserved, deadline: time.Now().Add(wait)}
+}
+
+// reserveStep is how much a Reservation reserves at a time when the size
+// is not known up front.
+const reserveStep = 1 << 20
+
+// Reservation is a reader whose bytes are reserved in a Budget.
+type Reservation struct {
+	b        *Budget
+	ctx      context.Context
+	r        io.Reader
+	held     int64
+	read     int64
+	deadline time.Time
+}
+
+func (v *Reservation) Read(p []byte) (int, error) {
+	if v.read+int64(len(p)) > v.held {
+		step := max(int64(reserveStep), v.read+int64(len(p))-v.held)
+		if err := v.b.Reserve(v.ctx, step, time.Until(v.deadline)); err != nil {
+			return 0, err
+		}
+		v.held += step
+	}
+	n, err := v.r.Read(p)
+	v.read += int64(n)
+	return n, err
+}
+
+// Release gives back everything the reservation holds.
+func (v *Reservation) Release() {
+	v.b.Release(v.held)
+	v.held = 0
+}

@@ -1,0 +1,68 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+)
+
+// BusyWait is how long a stage call waits for a free slot, or for spool
+// room, before it is refused with BUSY: long enough to ride out a burst,
+// short enough that the caller hears why.
+const BusyWait = 2 * time.Second
+
+// DefaultConcurrentStages is the stage call cap for this machine: staging
+// waits on the network and the disk far more than on the CPU.
+func DefaultConcurrentStages() int { return max(8, 4*runtime.NumCPU()) }
+
+// Slots bounds how many stage calls run at once.
+type Slots chan struct{}
+
+// NewSlots returns n slots.
+func NewSlots(n int) Slots { return make(Slots, n) }
+
+// acquire takes a slot, waiting up to BusyWait; nil slots are unbounded.
+func (s Slots) acquire(ctx context.Context) (release func(), err error) {
+	if s == nil {
+		return func() {}, nil
+	}
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, nil
+	default:
+	}
+	t := time.NewTimer(BusyWait)
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, nil
+	case <-t.C:
+		return nil, busy(fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s)))
+	case <-ctx.Done():
+		return nil, &Error{Status: 499, Slug: "CANCELLED", Message: "the call was cancelled; nothing was stored", Fix: "Call the tool again if the file is still needed.", Err: ctx.Err()}
+	}
+}
+
+// busy is the tool error of a call refused for want of room.
+func busy(why string) *Error {
+	return &Error{Status: 503, Slug: "BUSY", Message: "filestage is busy: " + why + "; nothing was started or stored",
+		Fix: "Call the tool again in a few seconds; if it keeps happening, stage fewer or smaller files at once."}
+}
+
+// spoolReader counts a source's bytes against the spool budget: all of
+// them at once when the source says how many, else as they arrive.
+func (s *Service) spoolReader(ctx context.Context, src io.Reader, size int64) (r io.Reader, release func(), err error) {
+	if s.Spool == nil {
+		return src, func() {}, nil
+	}
+	reserved := max(size, 0)
+	if reserved > 0 {
+		if err := s.Spool.Reserve(ctx, reserved, BusyWait); err != nil {
+			return nil, nil, err
+		}
+	}
+	res := s.Spool.Reader(ctx, src, reserved, BusyWait)
+	return res, res.Release, nil
+}

@@ -1,0 +1,139 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// inspect reads each POST body once (mcp-go reads bodies whole anyway)
+// and keeps from mcp-go what it must not see:
+//   - a notifications/cancelled that is not provably scoped to the
+//     caller's own session (see scopedCancel);
+//   - an initialize over MaxInitializeBytes, or one that would open a
+//     session over the cap.
+//
+// The method is read with the decoder and the struct shape mcp-go uses,
+// so that no spelling (JSON escapes, key case) reads one way here and
+// another there. modern says the endpoint can carry 2026-07-28 requests.
+func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			status := http.StatusBadRequest
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				status = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, "reading the request body: "+err.Error(), status)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// Without a backslash, no JSON escape can spell a method: a body
+		// holding neither name is neither message, and is not decoded.
+		if bytes.IndexByte(body, '\\') < 0 && !bytes.Contains(body, []byte("initialize")) && !bytes.Contains(body, []byte("cancelled")) {
+			h.markUsed(r, streamable)
+			next.ServeHTTP(w, r)
+			return
+		}
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		json.Unmarshal(body, &msg) // a body mcp-go cannot read either leaves Method empty
+		switch msg.Method {
+		case string(mcp.MethodInitialize):
+			if len(body) > MaxInitializeBytes {
+				rpcError(w, http.StatusRequestEntityTooLarge, msg.ID, mcp.INVALID_REQUEST,
+					"initialize is "+strconv.Itoa(len(body))+" bytes; the limit is "+strconv.Itoa(MaxInitializeBytes)+": send a short clientInfo and only the capabilities the client has")
+				return
+			}
+			if streamable && !h.stateless && h.sessions.full() {
+				w.Header().Set("Retry-After", "30")
+				rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR,
+					"too many sessions are open (--max-sessions): close an unused session (DELETE "+PathMCP+"), or try again later")
+				return
+			}
+		case string(mcp.MethodNotificationCancelled):
+			if streamable && !h.scopedCancel(r, body) {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+		default:
+			h.markUsed(r, streamable)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// scopedCancel reports whether mcp-go will look up the call a cancel names
+// in the caller's own session. mcp-go finds the call by session ID and
+// request ID, and every request without a session (every one in
+// --stateless mode, every 2026-07-28 one whatever Mcp-Session-Id it
+// carries) has the empty ID: client B's "cancel request 3" would cancel
+// client A's request 3, and request IDs are small counters that collide
+// all the time. So a cancel passes only from a live legacy session, read
+// as mcp-go reads the protocol era; a body whose _meta cannot be read for
+// certain is dropped. Such clients cancel a call by closing its request.
+func (h *HTTP) scopedCancel(r *http.Request, body []byte) bool {
+	id := r.Header.Get(server.HeaderKeySessionID)
+	if h.stateless || id == "" || mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || !h.sessions.isLive(id) {
+		return false
+	}
+	var era struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &era) != nil {
+		return false
+	}
+	return !mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion())
+}
+
+// markUsed keeps a streamable HTTP session that makes requests from being
+// ended as one that never did.
+func (h *HTTP) markUsed(r *http.Request, streamable bool) {
+	if id := r.Header.Get(server.HeaderKeySessionID); streamable && id != "" && !h.stateless {
+		h.sessions.use(id)
+	}
+}
+
+// limitSSE caps SSE streams with the streamable sessions: each stream is a
+// session for as long as it is open.
+func (h *HTTP) limitSSE(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		release, ok := h.sessions.openSSE()
+		if !ok {
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "too many sessions are open (--max-sessions); try again later", http.StatusServiceUnavailable)
+			return
+		}
+		defer release()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rpcError answers with a JSON-RPC error and an HTTP status.
+func rpcError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	var rid any
+	if len(id) > 0 {
+		rid = id
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": rid, "error": map[string]any{"code": code, "message": message}})
+}

@@ -1,0 +1,289 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Request bodies must keep arriving: after bodyGrace, at least
+// MinBodyRate bytes a second on average. A body that trickles slower is
+// cut, so that a client cannot hold a connection (and a file descriptor)
+// by sending one byte now and then. 4 KiB/s is a 32 kbit/s link.
+const (
+	MinBodyRate = 4 << 10
+	bodyGrace   = 10 * time.Second
+)
+
+// DefaultMaxConnections is the connection cap when none is set, before it is
+// fitted to the process's file descriptor limit (see MaxConnectionsFor).
+const DefaultMaxConnections = 4096
+
+// MaxConnectionsFor is the default connection cap: DefaultMaxConnections,
+// but never more than half the file descriptors the process may open, so
+// that spools, the store and outgoing fetches always have room.
+func MaxConnectionsFor() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == 0 {
+		return DefaultMaxConnections
+	}
+	return max(16, min(DefaultMaxConnections, int(lim.Cur/2)))
+}
+
+// refusals counts refused connections and requests by reason and says so
+// in the log at warn level, at most once per interval: under attack a line
+// per refusal would be a second attack, on the log. Nothing secret is in a
+// reason.
+type refusals struct {
+	log      *slog.Logger
+	interval time.Duration
+
+	mu     sync.Mutex
+	counts map[string]int64
+	last   time.Time
+}
+
+func newRefusals(log *slog.Logger) *refusals {
+	return &refusals{log: log, interval: 10 * time.Second, counts: map[string]int64{}}
+}
+
+func (r *refusals) note(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts[reason]++
+	if time.Since(r.last) >= r.interval {
+		r.flushLocked()
+	}
+}
+
+// flush logs what was counted since the last line.
+func (r *refusals) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flushLocked()
+}
+
+func (r *refusals) flushLocked() {
+	r.last = time.Now()
+	if len(r.counts) == 0 || r.log == nil {
+		return
+	}
+	reasons := make([]string, 0, len(r.counts))
+	for k := range r.counts {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	attrs := make([]any, 0, 2*len(reasons))
+	for _, k := range reasons {
+		attrs = append(attrs, k, r.counts[k])
+	}
+	clear(r.counts)
+	r.log.Warn("refused connections and requests", attrs...)
+}
+
+// connLimit caps open connections. At the cap, a new connection takes the
+// place of the one that has sat idle (between requests, or connected but
+// silent) the longest; when every connection is busy, the new one is
+// closed at once. So a flood of connections cannot exhaust the file
+// descriptors, and an established client in the middle of a request keeps
+// its connection.
+type connLimit struct {
+	net.Listener
+	max     int
+	refused *refusals
+
+	mu    sync.Mutex
+	conns map[net.Conn]connEntry
+}
+
+type connEntry struct {
+	state http.ConnState
+	since time.Time
+}
+
+// idleEvictAfter: a connection that has just been accepted is not yet
+// idle; only one silent for this long may be replaced.
+const idleEvictAfter = time.Second
+
+func newConnLimit(ln net.Listener, max int, refused *refusals) *connLimit {
+	return &connLimit{Listener: ln, max: max, refused: refused, conns: map[net.Conn]connEntry{}}
+}
+
+func (l *connLimit) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.admit(c) {
+			return c, nil
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // a reset frees the port and the descriptor at once
+		}
+		c.Close()
+		l.refused.note("max_connections")
+	}
+}
+
+func (l *connLimit) admit(c net.Conn) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.conns) >= l.max {
+		var victim net.Conn
+		var oldest time.Time
+		for vc, e := range l.conns {
+			if (e.state == http.StateIdle || e.state == http.StateNew) && now.Sub(e.since) >= idleEvictAfter && (victim == nil || e.since.Before(oldest)) {
+				victim, oldest = vc, e.since
+			}
+		}
+		if victim == nil {
+			return false
+		}
+		delete(l.conns, victim)
+		victim.Close()
+		l.refused.note("idle_connection_replaced")
+	}
+	l.conns[c] = connEntry{http.StateNew, now}
+	return true
+}
+
+// track is the server's ConnState hook.
+func (l *connLimit) track(c net.Conn, s http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch s {
+	case http.StateClosed, http.StateHijacked:
+		delete(l.conns, c)
+	default:
+		if _, ok := l.conns[c]; ok {
+			l.conns[c] = connEntry{s, time.Now()}
+		}
+	}
+}
+
+// open is how many connections are held.
+func (l *connLimit) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// ErrSlowBody is a request body cut for arriving slower than MinBodyRate.
+var ErrSlowBody = fmt.Errorf("the request body arrived slower than %d bytes a second", MinBodyRate)
+
+// bounded enforces the body rate on every request and releases the
+// connection of every refused one at once. net/http reads up to 256 KiB
+// of a body the handler left unread before it sends the answer, so a 401
+// to a client that trickles its body would wait on the trickle; a read
+// deadline of now ends that read, and the connection is closed after the
+// answer.
+func bounded(next http.Handler, refused *refusals) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		b := &rateBody{rc: rc, start: time.Now(), refused: refused}
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			b.done = true
+		} else {
+			b.body, r.Body = r.Body, b
+		}
+		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused}, r)
+	})
+}
+
+// rateBody is a request body that must keep arriving.
+type rateBody struct {
+	body    io.ReadCloser
+	rc      *http.ResponseController
+	start   time.Time
+	read    int64
+	refused *refusals
+	// done: the body was read to its end, or failed; either way no
+	// deadline is left on the connection.
+	done bool
+}
+
+func (b *rateBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.body.Read(p)
+	}
+	// The next bytes are due when the average since the grace would fall
+	// below the floor.
+	due := b.start.Add(bodyGrace + time.Duration(b.read)*time.Second/MinBodyRate)
+	b.rc.SetReadDeadline(due)
+	n, err := b.body.Read(p)
+	b.read += int64(n)
+	if err != nil {
+		b.done = true
+		// A deadline left on the connection would end the server's
+		// background read, and with it the request's context, while a
+		// long call runs.
+		b.rc.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.refused.note("slow_body")
+			err = ErrSlowBody
+		}
+	}
+	return n, err
+}
+
+func (b *rateBody) Close() error { return b.body.Close() }
+
+// cutWriter closes the connection of a refused request whose body was not
+// read to its end, without reading the rest.
+type cutWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	body    *rateBody
+	refused *refusals
+	wrote   bool
+}
+
+func (w *cutWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		if code >= 400 {
+			if !w.body.done {
+				w.rc.SetReadDeadline(time.Now())
+				w.Header().Set("Connection", "close")
+			}
+			w.refused.note(reasonFor(code))
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *cutWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush serves mcp-go's streams, which look for an http.Flusher.
+func (w *cutWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.rc.Flush()
+}
+
+func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reasonFor names a refusal for the log: the status, in words.
+func reasonFor(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strings.ReplaceAll(strings.ToLower(t), " ", "_")
+	}
+	return fmt.Sprintf("status_%d", code)
+}

@@ -1,0 +1,201 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Session limits. A session costs what mcp-go keeps of its initialize
+// (client info and capabilities) until it ends; a client that only
+// initializes would otherwise hold that for the whole idle TTL.
+const (
+	// DefaultMaxSessions caps live sessions (streamable HTTP and SSE
+	// together) when --max-sessions is not set.
+	DefaultMaxSessions = 1000
+	// MaxInitializeBytes caps an initialize message, and so what a session
+	// keeps of it. Real clients send well under 2 KiB.
+	MaxInitializeBytes = 16 << 10
+	// FreshSessionTTL ends a session that has made no request since its
+	// initialize, however long the idle TTL of one that has.
+	FreshSessionTTL = time.Minute
+	// SessionIdleTTL ends a streamable HTTP session that has been idle
+	// this long: clients that never send DELETE (the TypeScript SDK's
+	// close does not) would otherwise keep theirs until shutdown.
+	SessionIdleTTL = time.Hour
+)
+
+var errUnknownSession = errors.New("unknown session")
+
+// sessions is the streamable HTTP session ID manager (mcp-go's
+// SessionIdManager), and counts SSE streams too: it mints unguessable IDs,
+// knows which are live, caps how many are, and ends the ones that have
+// never been used. mcp-go's default manager accepts any ID a client makes
+// up, which would let a client run requests in sessions nobody opened.
+type sessions struct {
+	max int
+	// end unregisters a session from the MCP server, dropping what it
+	// kept of the initialize.
+	end func(id string)
+
+	mu   sync.Mutex
+	live map[string]*sessionState
+	sse  int
+	stop chan struct{}
+}
+
+type sessionState struct {
+	created time.Time
+	used    bool
+}
+
+func newSessions(max int, end func(string)) *sessions {
+	if max <= 0 {
+		max = DefaultMaxSessions
+	}
+	s := &sessions{max: max, end: end, live: map[string]*sessionState{}, stop: make(chan struct{})}
+	go s.sweep()
+	return s
+}
+
+// full reports whether a new session would be over the cap.
+func (s *sessions) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)+s.sse >= s.max
+}
+
+// Generate mints the ID of a session being initialized.
+func (s *sessions) Generate() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	s.live[id] = &sessionState{created: time.Now()}
+	s.mu.Unlock()
+	return id
+}
+
+// Validate accepts live sessions only.
+func (s *sessions) Validate(id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.live[id]; !ok {
+		return false, errUnknownSession
+	}
+	return false, nil
+}
+
+// Terminate ends a session: a client's DELETE, or mcp-go's idle sweep.
+func (s *sessions) Terminate(id string) (bool, error) {
+	s.mu.Lock()
+	delete(s.live, id)
+	s.mu.Unlock()
+	return false, nil
+}
+
+// use marks a session as having made a request; it reports whether the
+// session is live.
+func (s *sessions) use(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.live[id]
+	if ok {
+		st.used = true
+	}
+	return ok
+}
+
+func (s *sessions) isLive(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.live[id]
+	return ok
+}
+
+// openSSE takes a place for an SSE stream, whose session lives as long as
+// the stream; release gives it back.
+func (s *sessions) openSSE() (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.live)+s.sse >= s.max {
+		return nil, false
+	}
+	s.sse++
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		s.sse--
+		s.mu.Unlock()
+	}), true
+}
+
+// count is how many sessions are live.
+func (s *sessions) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live) + s.sse
+}
+
+// sweep ends sessions that were never used within FreshSessionTTL.
+func (s *sessions) sweep() {
+	t := time.NewTicker(FreshSessionTTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.endFresh(time.Now().Add(-FreshSessionTTL))
+		}
+	}
+}
+
+// endFresh ends the sessions created before cutoff that made no request.
+func (s *sessions) endFresh(cutoff time.Time) {
+	var ended []string
+	s.mu.Lock()
+	for id, st := range s.live {
+		if !st.used && st.created.Before(cutoff) {
+			delete(s.live, id)
+			ended = append(ended, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ended {
+		s.end(id)
+	}
+}
+
+func (s *sessions) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+}
+
+// deleteSession ends a streamable HTTP session the way a client's DELETE
+// does, which is the one way to make mcp-go drop all it keeps of it.
+func deleteSession(h http.Handler, id string) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodDelete, PathMCP, http.NoBody)
+	if err != nil {
+		return
+	}
+	req.Header.Set(server.HeaderKeySessionID, id)
+	h.ServeHTTP(discard{header: http.Header{}}, req)
+}
+
+// discard is a ResponseWriter for requests made from inside.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d discard) WriteHeader(int)             {}
