@@ -252,6 +252,9 @@ type ServeOptions struct {
 	// MaxConnections caps open connections; zero means MaxConnectionsFor().
 	MaxConnections int
 	Logger         *slog.Logger
+	// rate is the request body rate floor; zero means MinBodyRate after
+	// bodyGrace. Tests shorten it.
+	rate bodyRate
 }
 
 // Serve serves h on ln until ctx ends, then shuts down gracefully: it stops
@@ -268,8 +271,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		maxConns = MaxConnectionsFor()
 	}
 	limited := newConnLimit(ln, maxConns, refused)
+	if o.rate == (bodyRate{}) {
+		o.rate = bodyRate{grace: bodyGrace, min: MinBodyRate}
+	}
 	srv := &http.Server{
-		Handler:           bounded(h, refused),
+		Handler:           bounded(h, o.rate, refused),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Idle keep-alive connections are not held forever. No Read or
 		// WriteTimeout: they would cut long uploads and SSE streams;

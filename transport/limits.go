@@ -188,10 +188,10 @@ var ErrSlowBody = fmt.Errorf("the request body arrived slower than %d bytes a se
 // to a client that trickles its body would wait on the trickle; a read
 // deadline of now ends that read, and the connection is closed after the
 // answer.
-func bounded(next http.Handler, refused *refusals) http.Handler {
+func bounded(next http.Handler, rate bodyRate, refused *refusals) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		b := &rateBody{rc: rc, start: time.Now(), refused: refused}
+		b := &rateBody{rc: rc, start: time.Now(), rate: rate, refused: refused}
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			b.done = true
 		} else {
@@ -201,38 +201,52 @@ func bounded(next http.Handler, refused *refusals) http.Handler {
 	})
 }
 
+// bodyRate is the floor a request body's rate must stay above after a
+// grace period: MinBodyRate and bodyGrace, but for tests.
+type bodyRate struct {
+	grace time.Duration
+	min   int64
+}
+
 // rateBody is a request body that must keep arriving.
 type rateBody struct {
 	body    io.ReadCloser
 	rc      *http.ResponseController
 	start   time.Time
+	rate    bodyRate
 	read    int64
 	refused *refusals
-	// done: the body was read to its end, or failed; either way no
-	// deadline is left on the connection.
+	// done: the body was read to its end; no deadline is left on the
+	// connection, whose next request may be read.
 	done bool
+	// cut: the body came too slowly, and the connection is to be closed.
+	cut bool
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
-	if b.done {
+	if b.done || b.cut {
 		return b.body.Read(p)
 	}
 	// The next bytes are due when the average since the grace would fall
 	// below the floor.
-	due := b.start.Add(bodyGrace + time.Duration(b.read)*time.Second/MinBodyRate)
+	due := b.start.Add(b.rate.grace + time.Duration(b.read)*time.Second/time.Duration(b.rate.min))
 	b.rc.SetReadDeadline(due)
 	n, err := b.body.Read(p)
 	b.read += int64(n)
-	if err != nil {
-		b.done = true
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The deadline stays: whatever reads the connection next fails
+		// at once, and the answer closes it (cutWriter).
+		b.cut = true
+		b.refused.note("slow_body")
+		err = ErrSlowBody
+	default:
+		b.done = errors.Is(err, io.EOF)
 		// A deadline left on the connection would end the server's
 		// background read, and with it the request's context, while a
 		// long call runs.
 		b.rc.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			b.refused.note("slow_body")
-			err = ErrSlowBody
-		}
 	}
 	return n, err
 }
@@ -252,11 +266,11 @@ type cutWriter struct {
 func (w *cutWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
+		if (code >= 400 && !w.body.done) || w.body.cut {
+			w.rc.SetReadDeadline(time.Now())
+			w.Header().Set("Connection", "close")
+		}
 		if code >= 400 {
-			if !w.body.done {
-				w.rc.SetReadDeadline(time.Now())
-				w.Header().Set("Connection", "close")
-			}
 			w.refused.note(reasonFor(code))
 		}
 	}

@@ -1,0 +1,203 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// TestSessionCap: past --max-sessions an initialize is refused with 503 and
+// Retry-After, an SSE stream counts as a session, and a session that ends
+// makes room.
+func TestSessionCap(t *testing.T) {
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{MaxSessions: 2})
+	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+	first := c.session(t)
+	c.session(t)
+
+	resp := c.post(t, "", "initialize", "", `"id":1,`, `"protocolVersion":"`+c.version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}`)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "--max-sessions") {
+		t.Errorf("third session: %s %q, want 503 with Retry-After naming --max-sessions", resp.Status, b)
+	}
+	if resp := do(t, http.MethodGet, srv.URL+PathSSE, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("an SSE stream over the cap: %s", resp.Status)
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+PathMCP, nil)
+	req.Header.Set(server.HeaderKeySessionID, first)
+	req.Header.Set("MCP-Protocol-Version", c.version)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	c.session(t) // fails the test unless there is room again
+}
+
+// TestInitializeCap: what a session keeps of its initialize is bounded, on
+// both transports.
+func TestInitializeCap(t *testing.T) {
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{})
+	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+	big := `"protocolVersion":"` + c.version + `","capabilities":{},"clientInfo":{"name":"` + strings.Repeat("x", MaxInitializeBytes) + `","version":"1"}`
+	resp := c.post(t, "", "initialize", "", `"id":1,`, big)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get(server.HeaderKeySessionID) != "" {
+		t.Errorf("streamable: %s, session %q; want 413 and no session", resp.Status, resp.Header.Get(server.HeaderKeySessionID))
+	}
+
+	stream := openSSE(t, srv.URL+PathSSE, "")
+	endpoint := stream.next(t, "endpoint")
+	msg := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{` + big + `}}`
+	resp, err := http.Post(srv.URL+endpoint, "application/json", strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("SSE: %s, want 413", resp.Status)
+	}
+}
+
+// TestMadeUpSessions: only session IDs filestage minted are served; mcp-go
+// alone would run a request in any session a client names.
+func TestMadeUpSessions(t *testing.T) {
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{})
+	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+	real := c.session(t)
+	for _, id := range []string{"made-up", real + "x", strings.ToUpper(real), real[1:]} {
+		resp := c.post(t, id, "tools/list", "", `"id":2,`, "")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("session %q: %s, want 404", id, resp.Status)
+		}
+	}
+	resp := c.post(t, real, "tools/list", "", `"id":2,`, "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the real session: %s", resp.Status)
+	}
+}
+
+// TestUnusedSessionsEnd: a session that made no request since its
+// initialize ends after FreshSessionTTL, and mcp-go lets go of it; one that
+// made requests lives on.
+func TestUnusedSessionsEnd(t *testing.T) {
+	var mu sync.Mutex
+	unregistered := map[string]bool{}
+	hooks := &server.Hooks{}
+	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
+		mu.Lock()
+		unregistered[s.SessionID()] = true
+		mu.Unlock()
+	})
+	s := server.NewMCPServer("t", "1", server.WithHooks(hooks))
+	o := HTTPOptions{}
+	srv := newAccessServer(t, s, o)
+	h := srv.Config.Handler.(*HTTP)
+	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
+	idle, used := c.session(t), c.session(t)
+	c.post(t, used, "tools/list", "", `"id":2,`, "").Body.Close()
+
+	h.sessions.endFresh(time.Now().Add(time.Second))
+
+	if n := h.sessions.count(); n != 1 {
+		t.Errorf("%d sessions live, want 1", n)
+	}
+	mu.Lock()
+	if !unregistered[idle] || unregistered[used] {
+		t.Errorf("unregistered %v; want the idle session only", unregistered)
+	}
+	mu.Unlock()
+	for id, want := range map[string]int{idle: http.StatusNotFound, used: http.StatusOK} {
+		resp := c.post(t, id, "tools/list", "", `"id":3,`, "")
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("session %q after the sweep: %s, want %d", id, resp.Status, want)
+		}
+	}
+}
+
+// TestCancelShapes: a notifications/cancelled from another client, in any
+// shape (every field of the message in every JSON type, keys in other
+// cases), never cancels a victim's call, in either mode and protocol
+// version. The method alone decides what the message is; anything not
+// provably scoped to the caller's own session is dropped.
+func TestCancelShapes(t *testing.T) {
+	types := []string{`null`, `true`, `7`, `"7"`, `[]`, `{}`, `[7]`, `{"a":1}`, `"2026-07-28"`, `{"io.modelcontextprotocol/protocolVersion":7}`}
+	fields := []func(v string) string{
+		func(v string) string { return `"jsonrpc":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}` },
+		func(v string) string { return `"id":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}` },
+		func(v string) string { return `"method":"notifications/cancelled","params":` + v },
+		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":` + v + `}` },
+		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":7,"reason":` + v + `}` },
+		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":` + v + `}` },
+		func(v string) string {
+			return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":{"io.modelcontextprotocol/protocolVersion":` + v + `}}`
+		},
+		func(v string) string {
+			return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":{"progressToken":` + v + `}}`
+		},
+		func(v string) string { return `"METHOD":"notifications/cancelled","PARAMS":{"REQUESTID":7,"_META":` + v + `}` },
+		func(v string) string { return `"method":"notifications\/cancelled","paramſ":{"requestId":7,"x":` + v + `}` },
+	}
+	for _, stateless := range []bool{false, true} {
+		for _, version := range []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION} {
+			name := map[bool]string{false: "stateful", true: "stateless"}[stateless] + "/" + version
+			t.Run(name, func(t *testing.T) {
+				s := server.NewMCPServer("t", "1")
+				calls := make(chan context.Context, 1)
+				release := make(chan struct{}, 1)
+				s.AddTool(mcp.NewTool("wait"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					calls <- ctx
+					select {
+					case <-ctx.Done():
+					case <-release:
+					}
+					return mcp.NewToolResultText("done"), nil
+				})
+				srv := newAccessServer(t, s, HTTPOptions{Stateless: stateless})
+				c := rpcClient{url: srv.URL + PathMCP, version: version}
+				victim, attacker := c.session(t), c.session(t)
+				answered := make(chan struct{})
+				go func() {
+					defer close(answered)
+					c.post(t, victim, "tools/call", "wait", `"id":7,`, `"name":"wait","arguments":{}`).Body.Close()
+				}()
+				call := <-calls
+				for _, field := range fields {
+					for _, v := range types {
+						body := `{"jsonrpc":"2.0",` + field(v) + `}`
+						if strings.HasPrefix(field(v), `"jsonrpc"`) {
+							body = `{` + field(v) + `}`
+						}
+						req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(body))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Accept", "application/json, text/event-stream")
+						req.Header.Set("MCP-Protocol-Version", version)
+						if attacker != "" {
+							req.Header.Set(server.HeaderKeySessionID, attacker)
+						}
+						resp, err := http.DefaultClient.Do(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						resp.Body.Close()
+						if call.Err() != nil {
+							t.Fatalf("%s cancelled another client's call", body)
+						}
+					}
+				}
+				release <- struct{}{}
+				<-answered
+			})
+		}
+	}
+}
