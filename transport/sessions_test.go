@@ -133,20 +133,32 @@ func TestUnusedSessionsEnd(t *testing.T) {
 func TestCancelShapes(t *testing.T) {
 	types := []string{`null`, `true`, `7`, `"7"`, `[]`, `{}`, `[7]`, `{"a":1}`, `"2026-07-28"`, `{"io.modelcontextprotocol/protocolVersion":7}`}
 	fields := []func(v string) string{
-		func(v string) string { return `"jsonrpc":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}` },
-		func(v string) string { return `"id":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}` },
+		func(v string) string {
+			return `"jsonrpc":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}`
+		},
+		func(v string) string {
+			return `"id":` + v + `,"method":"notifications/cancelled","params":{"requestId":7}`
+		},
 		func(v string) string { return `"method":"notifications/cancelled","params":` + v },
 		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":` + v + `}` },
-		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":7,"reason":` + v + `}` },
-		func(v string) string { return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":` + v + `}` },
+		func(v string) string {
+			return `"method":"notifications/cancelled","params":{"requestId":7,"reason":` + v + `}`
+		},
+		func(v string) string {
+			return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":` + v + `}`
+		},
 		func(v string) string {
 			return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":{"io.modelcontextprotocol/protocolVersion":` + v + `}}`
 		},
 		func(v string) string {
 			return `"method":"notifications/cancelled","params":{"requestId":7,"_meta":{"progressToken":` + v + `}}`
 		},
-		func(v string) string { return `"METHOD":"notifications/cancelled","PARAMS":{"REQUESTID":7,"_META":` + v + `}` },
-		func(v string) string { return `"method":"notifications\/cancelled","paramſ":{"requestId":7,"x":` + v + `}` },
+		func(v string) string {
+			return `"METHOD":"notifications/cancelled","PARAMS":{"REQUESTID":7,"_META":` + v + `}`
+		},
+		func(v string) string {
+			return `"method":"notifications\/cancelled","paramſ":{"requestId":7,"x":` + v + `}`
+		},
 	}
 	for _, stateless := range []bool{false, true} {
 		for _, version := range []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION} {
