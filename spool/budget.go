@@ -121,14 +121,15 @@ type Reservation struct {
 }
 
 func (v *Reservation) Read(p []byte) (int, error) {
-	if v.read+int64(len(p)) > v.held {
-		step := max(int64(reserveStep), v.read+int64(len(p))-v.held)
-		if err := v.b.Reserve(v.ctx, step, time.Until(v.deadline)); err != nil {
-			return 0, err
+	n, err := v.r.Read(p)
+	// Reserved once read, before they are written: the budget is of disk.
+	if need := v.read + int64(n) - v.held; need > 0 {
+		step := max(reserveStep, need)
+		if rerr := v.b.Reserve(v.ctx, step, time.Until(v.deadline)); rerr != nil {
+			return 0, rerr
 		}
 		v.held += step
 	}
-	n, err := v.r.Read(p)
 	v.read += int64(n)
 	return n, err
 }

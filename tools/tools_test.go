@@ -80,18 +80,25 @@ func newOpener(t *testing.T, o source.Options) *source.Opener {
 
 // newFixture serves the tools to an in-process MCP client.
 func newFixture(t *testing.T, p providers.Provider, maxBytes int64) *fixture {
+	return newFixtureWith(t, p, maxBytes, func(*Service) {})
+}
+
+// newFixtureWith is newFixture with the service changed by set first.
+func newFixtureWith(t *testing.T, p providers.Provider, maxBytes int64, set func(*Service)) *fixture {
 	t.Helper()
 	f := &fixture{spoolDir: t.TempDir()}
 	if fp, ok := p.(*fakeProvider); ok {
 		f.provider = fp
 	}
-	srv := NewServer("test", &Service{
+	svc := &Service{
 		Provider: p,
 		Sources:  newOpener(t, source.Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 10 * time.Second}),
 		SpoolDir: f.spoolDir,
 		MaxBytes: maxBytes,
 		Logger:   slog.New(slog.DiscardHandler),
-	})
+	}
+	set(svc)
+	srv := NewServer("test", svc)
 	c, err := client.NewInProcessClient(srv)
 	if err != nil {
 		t.Fatal(err)
