@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // ErrBusy is returned when the budget has no room within the wait.
@@ -16,20 +18,18 @@ var ErrBusy = errors.New("the spool budget is used up")
 // Budget bounds the disk that spool files use at once. Callers reserve
 // bytes before they write them and release them when the file is gone (or
 // has become a stored object): a few calls with endless sources cannot
-// fill the disk, they get ErrBusy instead.
+// fill the disk, they get ErrBusy instead. Waiters are served first come,
+// first served (x/sync's weighted semaphore), so a call that waits for
+// room is not starved by greedy ones that ask after it.
 type Budget struct {
 	limit int64
-
-	mu   sync.Mutex
-	used int64
-	// freed is closed, and replaced, whenever bytes are released, to wake
-	// the callers waiting for room.
-	freed chan struct{}
+	sem   *semaphore.Weighted
+	used  atomic.Int64
 }
 
 // NewBudget returns a budget of limit bytes.
 func NewBudget(limit int64) *Budget {
-	return &Budget{limit: limit, freed: make(chan struct{})}
+	return &Budget{limit: limit, sem: semaphore.NewWeighted(limit)}
 }
 
 // DefaultBudget is half the space free to unprivileged users in dir's file
@@ -46,11 +46,7 @@ func DefaultBudget(dir string) (int64, error) {
 func (b *Budget) Limit() int64 { return b.limit }
 
 // InUse is how many bytes are reserved.
-func (b *Budget) InUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
+func (b *Budget) InUse() int64 { return b.used.Load() }
 
 // Reserve takes n bytes, waiting up to wait for others to release room.
 // A reservation larger than the whole budget fails at once.
@@ -58,32 +54,22 @@ func (b *Budget) Reserve(ctx context.Context, n int64, wait time.Duration) error
 	if n > b.limit {
 		return fmt.Errorf("%w: %d bytes is more than the whole budget of %d", ErrBusy, n, b.limit)
 	}
-	var timeout <-chan time.Time
-	for {
-		b.mu.Lock()
-		if b.used+n <= b.limit {
-			b.used += n
-			b.mu.Unlock()
-			return nil
-		}
-		freed := b.freed
-		b.mu.Unlock()
-		if timeout == nil {
-			if wait <= 0 {
-				return fmt.Errorf("%w: %d of %d bytes are in use", ErrBusy, b.InUse(), b.limit)
-			}
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-freed:
-		case <-timeout:
+	if !b.sem.TryAcquire(n) {
+		if wait <= 0 {
 			return fmt.Errorf("%w: %d of %d bytes are in use", ErrBusy, b.InUse(), b.limit)
-		case <-ctx.Done():
-			return ctx.Err()
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := b.sem.Acquire(wctx, n)
+		cancel()
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
+			return fmt.Errorf("%w: %d of %d bytes are in use", ErrBusy, b.InUse(), b.limit)
 		}
 	}
+	b.used.Add(n)
+	return nil
 }
 
 // Release gives back n reserved bytes.
@@ -91,11 +77,8 @@ func (b *Budget) Release(n int64) {
 	if n == 0 {
 		return
 	}
-	b.mu.Lock()
-	b.used -= n
-	close(b.freed)
-	b.freed = make(chan struct{})
-	b.mu.Unlock()
+	b.used.Add(-n)
+	b.sem.Release(n)
 }
 
 // Reader returns r counted against the budget: bytes read beyond what is
