@@ -213,14 +213,15 @@ func TestStatelessSharedSigningKey(t *testing.T) {
 	}
 	ready.Done()
 	done.Wait()
-	body := []byte("the same key everywhere")
-	sum := md5.Sum(body)
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("replica %d: %v", i, errs[i])
 		}
 	}
 	for i := range n {
+		// Bytes of their own: a stored key is never uploaded to again.
+		body := fmt.Appendf(nil, "the same key everywhere %d", i)
+		sum := md5.Sum(body)
 		slot, err := stores[i].RequestUpload(context.Background(), providers.UploadRequest{
 			ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Filename: fmt.Sprintf("%d.txt", i), Mimetype: "text/plain", MD5: sum, Size: int64(len(body)),
 		})

@@ -76,6 +76,8 @@ type Body struct {
 	MD5  [16]byte
 	// Temp, when set, is a temporary file holding the bytes, which
 	// storage on the same disk may move into place instead of copying.
+	// Keep never replaces a file at path: it fails with an fs.ErrExist
+	// error instead, so stored objects stay as they were stored.
 	Temp interface{ Keep(path string) error }
 }
 
@@ -115,7 +117,7 @@ func Store(ctx context.Context, p Provider, req UploadRequest, body Body) (Slot,
 }
 
 // Mover is implemented by storage on filestage's own disk that keeps a
-// body's Temp file by renaming it (the local store). It copies every other
+// body's Temp file by linking it into place (the local store). It copies every other
 // body, and verifies it as it does, so a source that could be uploaded in
 // place is cheaper spooled for it: one copy, hashed once, as it is read.
 type Mover interface {

@@ -58,12 +58,12 @@ type Metadata struct {
 type PresignResponse struct {
 	ID              string            `json:"id" jsonschema_description:"ID of the request file."`
 	Key             string            `json:"key" jsonschema_description:"Object storage location; the s3key of the descriptor."`
-	NewPresignedURL string            `json:"new_presigned_url" jsonschema_description:"Presigned URL to upload to."`
-	Type            string            `json:"type" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"new: upload the bytes. existing: storage already holds these bytes under key; no upload is needed. update: upload replaces the stored object."`
+	NewPresignedURL string            `json:"new_presigned_url" jsonschema_description:"Presigned URL to upload to; empty when type is existing (nothing to upload, and a stored object is never replaced)."`
+	Type            string            `json:"type" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"new: upload the bytes. existing: storage already holds these bytes under key; no upload is needed. update: the platform holds an older object under key and the upload replaces it (Composio only: filestage's own stores never replace an object)."`
 	Metadata        Metadata          `json:"metadata"`
 	Method          string            `json:"method" jsonschema_description:"HTTP method of the upload, e.g. PUT."`
 	Headers         map[string]string `json:"headers" jsonschema_description:"Send exactly these headers with the upload; the storage refuses others."`
-	ExpiresAt       time.Time         `json:"expires_at" jsonschema_description:"When the URL stops working."`
+	ExpiresAt       *time.Time        `json:"expires_at,omitempty" jsonschema_description:"When the URL stops working; absent when there is no URL."`
 	FileUploadable  Descriptor        `json:"file_uploadable" jsonschema_description:"The descriptor to put in the action's file_uploadable argument once uploaded."`
 }
 

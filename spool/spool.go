@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,10 @@ const HeadSize = 3072
 
 // ErrTooLarge is returned when the stream is longer than the cap.
 var ErrTooLarge = errors.New("larger than the byte cap")
+
+// ErrExist is returned by Keep when a file is already at the path; it is
+// also an fs.ErrExist.
+var ErrExist = fmt.Errorf("spool: a file is already there: %w", fs.ErrExist)
 
 const bufSize = 256 << 10
 
@@ -39,6 +44,9 @@ type Sum struct {
 type File struct {
 	f *os.File
 	Sum
+	// link is os.Link unless a test stands in for it: per file, so that
+	// the cross-file-system path can be tested without global state.
+	link func(oldname, newname string) error
 }
 
 // Hash reads r to its end, at most max bytes, and sums it.
@@ -103,31 +111,65 @@ func Sweep(dir string, age time.Duration) (removed int, err error) {
 // ReadAt reads the spooled bytes.
 func (s *File) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
 
-// Keep makes the spooled bytes durable at path, replacing what was there.
-// The rename is atomic: readers of path see the old bytes or all of the new.
+// Keep makes the spooled bytes durable at path unless a file is already
+// there, which it never replaces: then it returns ErrExist. Either way the
+// spool file is gone; on other errors it is left for Close.
+//
+// The bytes are hard-linked into place: a link, unlike a rename, fails
+// when path exists, so of two Keeps racing for one path exactly one wins,
+// and readers of path only ever see all of the winner's bytes.
 func (s *File) Keep(path string) error {
+	if s.f == nil {
+		return errors.New("spool: the file was already kept or closed")
+	}
+	// Cheap, and spares the sync (or, across file systems, a whole copy)
+	// when path is taken; the link below still decides a race.
+	if _, err := os.Lstat(path); err == nil {
+		return s.exists(path)
+	}
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("spool: sync: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := os.Rename(s.f.Name(), path); errors.Is(err, syscall.EXDEV) {
-		// path is on another file system: copy, then rename there.
-		if err := s.copyTo(path); err != nil {
+	link := s.link
+	if link == nil {
+		link = os.Link
+	}
+	switch err := link(s.f.Name(), path); {
+	case err == nil:
+		// The bytes are kept whatever Close says: a spool name it fails
+		// to remove is Sweep's to clear.
+		s.Close()
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return s.exists(path)
+	case errors.Is(err, syscall.EXDEV):
+		// path is on another file system: copy, then link there.
+		if err := s.copyTo(path); errors.Is(err, ErrExist) {
+			return s.exists(path)
+		} else if err != nil {
 			return err
 		}
-		return s.Close()
-	} else if err != nil {
+		s.Close()
+		return nil
+	default:
 		return fmt.Errorf("spool: %w", err)
 	}
-	err := s.f.Close()
-	s.f = nil
-	return err
+}
+
+// exists discards the spool, whose bytes path did not take.
+func (s *File) exists(path string) error {
+	if err := s.Close(); err != nil {
+		return err
+	}
+	return fmt.Errorf("spool: keeping %s: %w", path, ErrExist)
 }
 
 // copyTo spools the bytes again beside path, on its file system, and
-// keeps that copy: the same write, sync and rename as any spool.
+// keeps that copy: the same write, sync and link as any spool, so the
+// copy never replaces a file either.
 func (s *File) copyTo(path string) error {
 	c, err := Write(io.NewSectionReader(s.f, 0, s.Size), filepath.Dir(path), s.Size)
 	if err != nil {

@@ -5,8 +5,11 @@ import (
 	"crypto/md5"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,31 +132,85 @@ func (z *zeros) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-func TestKeep(t *testing.T) {
-	dir := t.TempDir()
+// TestKeepNeverReplaces: Keep links the bytes into place only where no
+// file is, also when it has to copy them across file systems first and
+// when another file arrives between its check and its link; the spool file
+// is gone afterwards either way.
+func TestKeepNeverReplaces(t *testing.T) {
+	exdev := func(oldname, newname string) error {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EXDEV}
+	}
+	// racing writes other bytes to newname just before linking, as a
+	// second Keep of the same path that won would.
+	racing := func(link func(string, string) error) func(string, string) error {
+		return func(oldname, newname string) error {
+			if err := os.WriteFile(newname, []byte("the winner"), 0o600); err != nil {
+				return err
+			}
+			return link(oldname, newname)
+		}
+	}
+	tests := []struct {
+		name  string
+		taken bool // a file is at the path before Keep
+		link  func(oldname, newname string) error
+		kept  bool
+	}{
+		{"free path", false, nil, true},
+		{"free path on another file system", false, exdev, true},
+		{"taken path", true, nil, false},
+		{"taken path on another file system", true, exdev, false},
+		{"path taken between the check and the link", false, racing(os.Link), false},
+		{"path taken before the copy across file systems", false, racing(exdev), false},
+	}
 	b := testfile.Random(bufSize + 3)
-	for _, viaCopy := range []bool{false, true} {
-		sp, err := Write(bytes.NewReader(b), dir, int64(len(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(dir, "objects", "a", "b.bin")
-		if viaCopy { // as when dst is on another file system
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			err = sp.copyTo(dst)
-			sp.Close()
-		} else {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tmp := filepath.Join(dir, "tmp")
+			dst := filepath.Join(dir, "objects", "a", "b.bin")
+			for _, d := range []string{tmp, filepath.Dir(dst)} {
+				if err := os.MkdirAll(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := []byte("the bytes already stored")
+			if tt.taken {
+				if err := os.WriteFile(dst, old, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := os.Stat(dst)
+			sp, err := Write(bytes.NewReader(b), tmp, int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp.link = tt.link
 			err = sp.Keep(dst)
-		}
-		if got, _ := os.ReadFile(dst); err != nil || !bytes.Equal(got, b) {
-			t.Errorf("copy %v: %v, kept bytes differ", viaCopy, err)
-		}
-		spools, _ := filepath.Glob(filepath.Join(dir, "*", "*", ".spool-*"))
-		if top, _ := filepath.Glob(filepath.Join(dir, ".spool-*")); len(top)+len(spools) != 0 {
-			t.Errorf("copy %v: temporary files left: %v %v", viaCopy, top, spools)
-		}
-		if err := sp.Close(); err != nil {
-			t.Errorf("Close after Keep: %v", err)
-		}
+			got, _ := os.ReadFile(dst)
+			switch {
+			case tt.kept && (err != nil || !bytes.Equal(got, b)):
+				t.Errorf("Keep: %v; kept bytes equal: %v", err, bytes.Equal(got, b))
+			case !tt.kept && (!errors.Is(err, ErrExist) || !errors.Is(err, fs.ErrExist)):
+				t.Errorf("Keep: %v, want ErrExist", err)
+			case !tt.kept && bytes.Equal(got, b):
+				t.Error("the file at the path was replaced")
+			}
+			if after, _ := os.Stat(dst); tt.taken && (!os.SameFile(before, after) || !bytes.Equal(got, old)) {
+				t.Error("the file at the path was changed")
+			}
+			filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && strings.HasPrefix(d.Name(), ".spool-") {
+					t.Errorf("temporary file left: %s", p)
+				}
+				return err
+			})
+			if err := sp.Close(); err != nil {
+				t.Errorf("Close after Keep: %v", err)
+			}
+			if err := sp.Keep(filepath.Join(dir, "other")); err == nil {
+				t.Error("a second Keep succeeded")
+			}
+		})
 	}
 }

@@ -14,8 +14,10 @@ import (
 const BusyWait = 2 * time.Second
 
 // DefaultConcurrentStages is the stage call cap for this machine: staging
-// waits on the network and the disk far more than on the CPU.
-func DefaultConcurrentStages() int { return max(8, 4*runtime.NumCPU()) }
+// waits on the network and the disk far more than on the CPU, and a call
+// holds little (a pooled 256 KiB buffer, a file, a connection); the spool
+// budget bounds the disk.
+func DefaultConcurrentStages() int { return max(32, 16*runtime.NumCPU()) }
 
 // Slots bounds how many stage calls run at once.
 type Slots chan struct{}

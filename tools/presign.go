@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -64,6 +65,11 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 		return schema.PresignResponse{}, storageError("requesting an upload slot", err)
 	}
 	s.Logger.InfoContext(ctx, "presigned", "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
+	var expires *time.Time
+	if !slot.ExpiresAt.IsZero() {
+		t := slot.ExpiresAt.UTC()
+		expires = &t
+	}
 	return schema.PresignResponse{
 		ID:              slot.ID,
 		Key:             slot.Key,
@@ -72,7 +78,7 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 		Metadata:        schema.Metadata{StorageBackend: slot.StorageBackend},
 		Method:          slot.Method,
 		Headers:         slot.Headers,
-		ExpiresAt:       slot.ExpiresAt.UTC(),
+		ExpiresAt:       expires,
 		FileUploadable:  schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
 	}, nil
 }

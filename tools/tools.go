@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/filestage/filestage/internal/redact"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
@@ -149,12 +150,14 @@ func AsError(err error) *Error {
 // even on error results.
 func ErrorResult(err error) *mcp.CallToolResult {
 	te := AsError(err)
+	// Addresses go from what the caller reads, wherever an error picked
+	// them up (a connection's two ends, a resolver's); the log keeps them.
 	text, _ := json.Marshal(schema.ErrorEnvelope{Error: schema.ErrorBody{
-		Message:      te.Message,
+		Message:      redact.Addrs(te.Message),
 		Code:         te.Status,
 		Slug:         te.Slug,
 		Status:       te.Status,
-		SuggestedFix: te.Fix,
+		SuggestedFix: redact.Addrs(te.Fix),
 		RequestID:    te.RequestID,
 		Errors:       te.Errors,
 	}})

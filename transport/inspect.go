@@ -17,7 +17,7 @@ import (
 //   - a notifications/cancelled that is not provably scoped to the
 //     caller's own session (see scopedCancel);
 //   - an initialize over MaxInitializeBytes, or one that would open a
-//     session over the cap.
+//     session over the cap when every session is in use.
 //
 // The method is read with the decoder and the struct shape mcp-go uses,
 // so that no spelling (JSON escapes, key case) reads one way here and
@@ -57,10 +57,10 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 					"initialize is "+strconv.Itoa(len(body))+" bytes; the limit is "+strconv.Itoa(MaxInitializeBytes)+": send a short clientInfo and only the capabilities the client has")
 				return
 			}
-			if streamable && !h.stateless && h.sessions.full() {
+			if streamable && !h.stateless && !h.sessions.admit() {
 				w.Header().Set("Retry-After", "30")
 				rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR,
-					"too many sessions are open (--max-sessions): close an unused session (DELETE "+PathMCP+"), or try again later")
+					"too many sessions are open, all of them in use (--max-sessions): close one you no longer need (DELETE "+PathMCP+"), or try again later")
 				return
 			}
 		case string(mcp.MethodNotificationCancelled):
@@ -68,6 +68,8 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 				w.WriteHeader(http.StatusAccepted)
 				return
 			}
+		case string(mcp.MethodNotificationInitialized):
+			// Part of opening a session, not a use of it.
 		default:
 			h.markUsed(r, streamable)
 		}

@@ -207,6 +207,7 @@ func TestMaxConnections(t *testing.T) {
 		for _, c := range busy {
 			c.Close()
 		}
+		time.Sleep(300 * time.Millisecond) // for the server to see them go
 	})
 	t.Run("idle replaced", func(t *testing.T) {
 		var idle []net.Conn

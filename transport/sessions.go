@@ -64,11 +64,32 @@ func newSessions(max int, end func(string)) *sessions {
 	return s
 }
 
-// full reports whether a new session would be over the cap.
-func (s *sessions) full() bool {
+// admit makes room for a new session: at the cap, the oldest session that
+// has made no request since its initialize is ended to make it, so that
+// sessions opened only to hold a place cannot lock newcomers out. It
+// reports false when every session is in use.
+func (s *sessions) admit() bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.live)+s.sse >= s.max
+	if len(s.live)+s.sse < s.max {
+		s.mu.Unlock()
+		return true
+	}
+	var oldest string
+	var at time.Time
+	for id, st := range s.live {
+		if !st.used && (oldest == "" || st.created.Before(at)) {
+			oldest, at = id, st.created
+		}
+	}
+	if oldest != "" {
+		delete(s.live, oldest)
+	}
+	s.mu.Unlock()
+	if oldest == "" {
+		return false
+	}
+	s.end(oldest)
+	return true
 }
 
 // Generate mints the ID of a session being initialized.

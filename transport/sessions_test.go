@@ -13,27 +13,44 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// TestSessionCap: past --max-sessions an initialize is refused with 503 and
-// Retry-After, an SSE stream counts as a session, and a session that ends
-// makes room.
+// TestSessionCap: at --max-sessions a new session takes the place of the
+// oldest one that never made a request; when every session is in use it is
+// refused with 503 and Retry-After, an SSE stream counts as a session, and a
+// session that ends makes room.
 func TestSessionCap(t *testing.T) {
 	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{MaxSessions: 2})
 	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
-	first := c.session(t)
-	c.session(t)
+	initialize := func() *http.Response {
+		return c.post(t, "", "initialize", "", `"id":1,`, `"protocolVersion":"`+c.version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}`)
+	}
+	status := func(session string) int {
+		resp := c.post(t, session, "tools/list", "", `"id":2,`, "")
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	squatter := c.session(t)
+	time.Sleep(10 * time.Millisecond) // a creation time of its own
+	unused := c.session(t)
+	newcomer := c.session(t) // replaces the squatter
+	if got := status(squatter); got != http.StatusNotFound {
+		t.Errorf("the oldest unused session after a newcomer took its place: %d, want 404", got)
+	}
+	if status(unused) != http.StatusOK || status(newcomer) != http.StatusOK {
+		t.Fatal("the sessions in use were ended")
+	}
 
-	resp := c.post(t, "", "initialize", "", `"id":1,`, `"protocolVersion":"`+c.version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}`)
+	resp := initialize()
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "--max-sessions") {
-		t.Errorf("third session: %s %q, want 503 with Retry-After naming --max-sessions", resp.Status, b)
+		t.Errorf("a session over the cap with every session in use: %s %q, want 503 with Retry-After naming --max-sessions", resp.Status, b)
 	}
 	if resp := do(t, http.MethodGet, srv.URL+PathSSE, nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("an SSE stream over the cap: %s", resp.Status)
 	}
 
 	req, _ := http.NewRequest(http.MethodDelete, srv.URL+PathMCP, nil)
-	req.Header.Set(server.HeaderKeySessionID, first)
+	req.Header.Set(server.HeaderKeySessionID, unused)
 	req.Header.Set("MCP-Protocol-Version", c.version)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE: %v %v", resp, err)

@@ -16,7 +16,15 @@ import (
 
 // ServeHTTP accepts uploads to signed URLs. The URL's signature binds the
 // method, key, Content-Type, Content-MD5, size and expiry; the bytes are
-// stored only when they hash to the signed MD5.
+// stored only when they hash to the signed MD5 and nothing is stored
+// under the key yet.
+//
+// That last rule is also what makes a URL single-use: replayed after its
+// upload, or racing it, a URL finds its key taken and is refused. No table
+// of used URLs is kept, so the handler stays stateless and replicas that
+// share the data directory refuse each other's replays too; and a URL is
+// only ever good for the one key and MD5 it was signed for, whose object,
+// once stored, nothing can change.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
@@ -52,6 +60,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "AccessDenied", "the upload URL has expired; request a new one")
 		return
 	}
+	// After the signature check, so that only a URL's holder learns
+	// whether its key is stored; before the body is read, so that a
+	// replay costs no more than this.
+	if path, err := p.store.path(g.Key); err == nil && taken(path) {
+		failExists(w)
+		return
+	}
 	if g.Size >= 0 && r.ContentLength >= 0 && r.ContentLength != g.Size {
 		fail(w, http.StatusBadRequest, "IncompleteBody", "Content-Length differs from the size the URL was issued for")
 		return
@@ -81,6 +96,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)
 		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrObjectExists):
+		failExists(w)
 	case errors.Is(err, ErrDigestMismatch):
 		fail(w, http.StatusBadRequest, "BadDigest", "the bytes received do not match Content-MD5; nothing was stored")
 	case errors.Is(err, errShortBody):
@@ -110,6 +127,13 @@ func (b *sizedBody) Read(p []byte) (int, error) {
 		err = errShortBody
 	}
 	return n, err
+}
+
+// failExists refuses a PUT to a stored key, which is never replaced: the
+// object there already hashes to the URL's MD5.
+func failExists(w http.ResponseWriter) {
+	fail(w, http.StatusConflict, "ObjectAlreadyExists",
+		"an object is already stored under this key and stored objects are never replaced; nothing was changed: use the descriptor as it is")
 }
 
 func fail(w http.ResponseWriter, status int, code, msg string) {

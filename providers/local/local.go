@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
@@ -70,11 +71,16 @@ func New(s providers.Settings) (*Provider, error) {
 // Pattern is where the upload handler is mounted.
 func (p *Provider) Pattern() string { return "/files/" }
 
-// RequestUpload issues a signed PUT URL bound to the key, type, MD5 and size.
+// RequestUpload issues a signed PUT URL bound to the key, type, MD5 and
+// size, unless the store already holds the key: then the slot is existing
+// and carries no URL, as a PUT to it would be refused.
 func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest) (providers.Slot, error) {
 	key := providers.ContentKey(req)
 	if _, err := p.store.path(key); err != nil {
 		return providers.Slot{}, err
+	}
+	if p.store.has(key) {
+		return existing(req, key), nil
 	}
 	g := grant{
 		Method:      "PUT",
@@ -90,12 +96,8 @@ func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest)
 		q.Set("size", strconv.FormatInt(g.Size, 10))
 	}
 	q.Set("signature", p.signer.sign(g))
-	typ := providers.SlotNew
-	if p.store.has(key) {
-		typ = providers.SlotExisting
-	}
 	return providers.Slot{
-		ID:     "local_" + hex.EncodeToString(req.MD5[:8]),
+		ID:     slotID(req.MD5),
 		Key:    key,
 		URL:    p.base + p.Pattern() + key + "?" + q.Encode(),
 		Method: g.Method,
@@ -104,34 +106,59 @@ func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest)
 			"Content-MD5":  g.ContentMD5,
 		},
 		ExpiresAt:      g.Expires,
-		Type:           typ,
+		Type:           providers.SlotNew,
 		StorageBackend: Name,
 	}, nil
+}
+
+func slotID(sum [16]byte) string { return "local_" + hex.EncodeToString(sum[:8]) }
+
+// existing is the slot of bytes the store holds under key. Its headers are
+// empty rather than nil: a tool answer must carry an object there.
+func existing(req providers.UploadRequest, key string) providers.Slot {
+	return providers.Slot{
+		ID:             slotID(req.MD5),
+		Key:            key,
+		Headers:        map[string]string{},
+		Type:           providers.SlotExisting,
+		StorageBackend: Name,
+	}
 }
 
 // MovesTemp marks the local store as a providers.Mover.
 func (p *Provider) MovesTemp() {}
 
 // Store stores the body unless the store has it: a temporary file is
-// moved into place (it was hashed as it was written), other bodies are
-// copied and verified.
+// linked into place (it was hashed as it was written), other bodies are
+// copied and verified. Nothing is signed, so the slot has no URL.
 func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body providers.Body) (providers.Slot, error) {
-	slot, err := p.RequestUpload(ctx, req)
-	if err != nil || slot.Type == providers.SlotExisting {
-		return slot, err
+	if body.MD5 != req.MD5 {
+		// The key is req's MD5 and only body's is checked: stored, they
+		// could differ, and existing would be said of other bytes.
+		return providers.Slot{}, fmt.Errorf("the body's MD5 %x is not the requested %x", body.MD5, req.MD5)
 	}
-	if body.Temp != nil {
-		var path string
-		if path, err = p.store.path(slot.Key); err == nil {
-			err = body.Temp.Keep(path)
-		}
-	} else {
-		err = p.Upload(ctx, slot, body)
-	}
+	key := providers.ContentKey(req)
+	path, err := p.store.path(key)
 	if err != nil {
 		return providers.Slot{}, err
 	}
-	return slot, nil
+	if p.store.has(key) {
+		return existing(req, key), nil
+	}
+	if body.Temp != nil {
+		err = body.Temp.Keep(path)
+	} else {
+		_, err = p.store.put(key, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+	}
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		// Another store or upload of the key won the race. The object
+		// under a content key has the key's MD5, so it holds these bytes.
+		return existing(req, key), nil
+	case err != nil:
+		return providers.Slot{}, err
+	}
+	return providers.Slot{ID: slotID(req.MD5), Key: key, Type: providers.SlotNew, StorageBackend: Name}, nil
 }
 
 // Upload stores the body directly; it takes the same verified path as an

@@ -16,9 +16,14 @@ import (
 // they were announced with.
 var ErrDigestMismatch = errors.New("content does not match its MD5")
 
+// ErrObjectExists is returned when an object is already stored under the
+// key: stored objects are never replaced. It is also a spool.ErrExist.
+var ErrObjectExists = fmt.Errorf("an object is already stored under this key: %w", spool.ErrExist)
+
 // store keeps objects content-addressed under dir/objects. Bytes arrive in
-// dir/tmp and are renamed into place only once their MD5 is verified, so a
-// key never names a partial or wrong file.
+// dir/tmp and are linked into place only once their MD5 is verified and
+// only if the key is free, so a key never names a partial or wrong file,
+// and once it names a file that file never changes.
 type store struct {
 	objects string
 	tmp     string
@@ -60,11 +65,16 @@ func (s *store) has(key string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// put stores r under key if it hashes to want and is at most max bytes.
+// put stores r under key if it hashes to want, is at most max bytes and
+// the key is free.
 func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, error) {
 	dst, err := s.path(key)
 	if err != nil {
 		return 0, err
+	}
+	// Before reading r: a taken key is refused without taking the bytes.
+	if taken(dst) {
+		return 0, ErrObjectExists
 	}
 	sp, err := spool.Write(r, s.tmp, max)
 	if err != nil {
@@ -74,5 +84,18 @@ func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, e
 	if sp.MD5 != want {
 		return sp.Size, ErrDigestMismatch
 	}
-	return sp.Size, sp.Keep(dst)
+	if err := sp.Keep(dst); errors.Is(err, spool.ErrExist) {
+		// Another upload of the key won the race.
+		return sp.Size, ErrObjectExists
+	} else if err != nil {
+		return sp.Size, err
+	}
+	return sp.Size, nil
+}
+
+// taken reports whether anything is at path, object or not: Keep would
+// refuse it.
+func taken(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +133,91 @@ func TestPresignedPut(t *testing.T) {
 			if again.Type != providers.SlotExisting || again.Key != s.Key {
 				t.Errorf("second request: %s %s, want existing %s", again.Type, again.Key, s.Key)
 			}
+			if again.URL != "" || again.Method != "" || again.Headers == nil || len(again.Headers) != 0 || !again.ExpiresAt.IsZero() {
+				t.Errorf("an existing slot carries URL %q, method %q, headers %v, expiry %v", again.URL, again.Method, again.Headers, again.ExpiresAt)
+			}
+		})
+	}
+}
+
+// TestPresignedPutIsSingleUse: the URL's signed If-None-Match: * makes S3
+// refuse a replay after the upload, with the same or forged bytes, and all
+// but one of uploads racing through it; the object stays the first bytes.
+func TestPresignedPutIsSingleUse(t *testing.T) {
+	// Small enough to be sent whole before a refusal: versitygw refuses
+	// early and resets the connection of a body still being written.
+	data := testfile.PNG(64 << 10)
+	forged := testfile.PNG(len(data) - 33)
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s providers.Slot) []int // the statuses of the PUTs
+	}{
+		{"replayed with the same bytes", func(t *testing.T, s providers.Slot) []int {
+			first, _ := put(t, s.Method, s.URL, s.Headers, data)
+			again, msg := put(t, s.Method, s.URL, s.Headers, data)
+			if !strings.Contains(msg, "<Code>PreconditionFailed</Code>") {
+				t.Errorf("replay: %d %s, want PreconditionFailed", again, msg)
+			}
+			return []int{first, again}
+		}},
+		{"replayed with forged bytes", func(t *testing.T, s providers.Slot) []int {
+			first, _ := put(t, s.Method, s.URL, s.Headers, data)
+			again, _ := put(t, s.Method, s.URL, s.Headers, forged)
+			return []int{first, again}
+		}},
+		{"8 at once", func(t *testing.T, s providers.Slot) []int {
+			status := make([]int, 8)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range status {
+				wg.Go(func() {
+					<-start
+					req, _ := http.NewRequest(s.Method, s.URL, bytes.NewReader(data))
+					for k, v := range s.Headers {
+						req.Header.Set(k, v)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status[i] = resp.StatusCode
+				})
+			}
+			close(start)
+			wg.Wait()
+			return status
+		}},
+	}
+	f := newFixture(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := f.p.RequestUpload(t.Context(), request(data, int64(len(data))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.c.DeleteObject(t.Context(), &awss3.DeleteObjectInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(s.Key)})
+			if s.Headers["If-None-Match"] != "*" {
+				t.Fatalf("headers %v, want If-None-Match: *", s.Headers)
+			}
+			status := tt.run(t, s)
+			won := 0
+			for _, st := range status {
+				switch {
+				case st == http.StatusOK:
+					won++
+				case st < 400 || st > 499:
+					t.Errorf("status %d, want 200 or a 4xx", st)
+				}
+			}
+			if won != 1 {
+				t.Errorf("statuses %v, want exactly one 200", status)
+			}
+			if got, _, ok := f.stored(t, s.Key); !ok || !bytes.Equal(got, data) {
+				t.Error("the object is not the first bytes")
+			}
 		})
 	}
 }
@@ -221,20 +309,114 @@ func TestStore(t *testing.T) {
 		t.Errorf("second store: %+v, %v; want existing", again, err)
 	}
 
-	// Other bytes under the key (written behind filestage's back) are
-	// replaced.
+	if again.URL != "" || len(again.Headers) != 0 {
+		t.Errorf("second store: %+v, want no URL", again)
+	}
+}
+
+// TestOtherBytesAreNeverReplaced: other bytes under a content key
+// (written behind filestage's back) make an update slot, but neither its
+// presigned PUT nor staging, in one request or in parts, replaces them.
+func TestOtherBytesAreNeverReplaced(t *testing.T) {
+	// Small enough for the PUT to be sent whole before its refusal:
+	// versitygw refuses early and resets the connection of a body still
+	// being written. Over putMax, as large as three parts.
+	small, large := testfile.Random(10_000), testfile.Random(12<<20)
 	other := testfile.PNG(10)
-	if _, err := f.c.PutObject(t.Context(), &awss3.PutObjectInput{
-		Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(s.Key), Body: bytes.NewReader(other),
-	}); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		data    []byte
+		putMax  int64
+		replace func(t *testing.T, f *fixture, req providers.UploadRequest, data []byte) error
+	}{
+		{"presigned PUT", small, maxPut, func(t *testing.T, f *fixture, req providers.UploadRequest, data []byte) error {
+			s, err := f.p.RequestUpload(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Type != providers.SlotUpdate || s.Headers["If-None-Match"] != "*" {
+				t.Errorf("slot %s with headers %v, want update with If-None-Match: *", s.Type, s.Headers)
+			}
+			if status, msg := put(t, s.Method, s.URL, s.Headers, data); status != http.StatusPreconditionFailed {
+				return fmt.Errorf("PUT: %d %s, want 412", status, msg)
+			}
+			return nil
+		}},
+		{"store", small, maxPut, func(t *testing.T, f *fixture, req providers.UploadRequest, data []byte) error {
+			_, err := providers.Store(t.Context(), f.p, req, body(data))
+			return err
+		}},
+		{"store, in one PUT", large, maxPut, func(t *testing.T, f *fixture, req providers.UploadRequest, data []byte) error {
+			_, err := providers.Store(t.Context(), f.p, req, body(data))
+			return err
+		}},
+		{"store in parts", large, 6 << 20, func(t *testing.T, f *fixture, req providers.UploadRequest, data []byte) error {
+			_, err := providers.Store(t.Context(), f.p, req, body(data))
+			return err
+		}},
 	}
-	fixed, err := providers.Store(t.Context(), f.p, request(data, int64(len(data))), body(data))
-	if err != nil || fixed.Type != providers.SlotUpdate {
-		t.Fatalf("store over other bytes: %+v, %v; want update", fixed, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.p.putMax, f.p.partSize = tt.putMax, 5<<20
+			req := request(tt.data, int64(len(tt.data)))
+			key := f.p.objectKey(req)
+			if _, err := f.c.PutObject(t.Context(), &awss3.PutObjectInput{
+				Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"]), Key: aws.String(key), Body: bytes.NewReader(other),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			err := tt.replace(t, f, req, tt.data)
+			var pe *providers.Error
+			if tt.name != "presigned PUT" && (!errors.As(err, &pe) || pe.Slug != "S3_OBJECT_EXISTS" || pe.Status != http.StatusConflict || !strings.Contains(pe.Fix, key)) {
+				t.Errorf("%v, want S3_OBJECT_EXISTS naming %s", err, key)
+			} else if tt.name == "presigned PUT" && err != nil {
+				t.Error(err)
+			}
+			if got, _, _ := f.stored(t, key); !bytes.Equal(got, other) {
+				t.Error("the other bytes were replaced")
+			}
+			uploads, err := f.c.ListMultipartUploads(t.Context(), &awss3.ListMultipartUploadsInput{Bucket: aws.String(f.env["FILESTAGE_S3_BUCKET"])})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(uploads.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(uploads.Uploads))
+			}
+		})
 	}
-	if got, _, _ := f.stored(t, s.Key); !bytes.Equal(got, data) {
-		t.Error("other bytes were not replaced")
+}
+
+// TestConcurrentStores: stores of the same bytes racing each other all
+// succeed, as new or existing; the losers' uploads, refused for their
+// If-None-Match, find the winner's bytes stored.
+func TestConcurrentStores(t *testing.T) {
+	f := newFixture(t)
+	data := testfile.PNG(1 << 20)
+	req := request(data, int64(len(data)))
+	types := make([]providers.SlotType, 6)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range types {
+		wg.Go(func() {
+			<-start
+			s, err := providers.Store(t.Context(), f.p, req, body(data))
+			if err != nil {
+				t.Errorf("store %d: %v", i, err)
+			}
+			types[i] = s.Type
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("types %v", types)
+	if !slices.Contains(types, providers.SlotNew) || slices.ContainsFunc(types, func(t providers.SlotType) bool {
+		return t != providers.SlotNew && t != providers.SlotExisting
+	}) {
+		t.Errorf("types %v, want new or existing, at least one new", types)
+	}
+	if got, _, ok := f.stored(t, f.p.objectKey(req)); !ok || !bytes.Equal(got, data) {
+		t.Error("not stored as sent")
 	}
 }
 

@@ -185,9 +185,9 @@ func (p *Provider) objectKey(req providers.UploadRequest) string {
 }
 
 // RequestUpload presigns a PUT bound to the key, type, MD5 and, when known,
-// size; the slot is existing when the bucket already holds these bytes.
-// One PUT carries at most 5 GiB, so a larger file is refused: only Store
-// (stage_connector_file) uploads it, in parts.
+// size, unless the bucket already holds these bytes: then the slot is
+// existing and carries no URL. One PUT carries at most 5 GiB, so a larger
+// file is refused: only Store (stage_connector_file) uploads it, in parts.
 func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
 	if req.Size > p.putMax {
 		return providers.Slot{}, &providers.Error{Provider: Name, Status: http.StatusRequestEntityTooLarge, Slug: "FILE_TOO_LARGE",
@@ -195,9 +195,15 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 			Fix:     "Stage the file from a URL with stage_connector_file instead: it uploads files over 5 GiB to S3 in parts."}
 	}
 	key := p.objectKey(req)
-	typ, err := p.slotType(ctx, key, req.MD5)
-	if err != nil {
+	typ, other, err := p.slotType(ctx, key, req.MD5)
+	switch {
+	case err != nil:
 		return providers.Slot{}, err
+	case typ == providers.SlotExisting:
+		return existing(key, req.MD5), nil
+	case other:
+		// A URL S3 would refuse (If-None-Match) is no use to anyone.
+		return providers.Slot{}, p.otherBytes(key, nil)
 	}
 	slot, err := p.presignPut(ctx, key, req)
 	if err != nil {
@@ -207,19 +213,33 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 	return slot, nil
 }
 
+// existing is the slot of bytes the bucket holds under key. Its headers are
+// empty rather than nil: a tool answer must carry an object there.
+func existing(key string, sum [16]byte) providers.Slot {
+	return providers.Slot{ID: slotID(sum), Key: key, Headers: map[string]string{}, Type: providers.SlotExisting, StorageBackend: Name}
+}
+
+// noneMatch is the If-None-Match of every upload: S3 stores the bytes only
+// if nothing is stored under the key yet. That keeps stored objects
+// immutable, and makes a presigned URL single-use with no state kept: a
+// replay, or an upload racing another, is refused with a 412. Servers
+// without conditional writes ignore the header and store as before.
+const noneMatch = "*"
+
 // presignPut signs the PUT; it makes no request.
 func (p *Provider) presignPut(ctx context.Context, key string, req providers.UploadRequest) (providers.Slot, error) {
 	ttl := min(p.ttl, maxPresignTTL)
 	// The SDK stamps the URL after this, to the second, so the URL lives
 	// at least until expires.
 	expires := time.Now().Truncate(time.Second).Add(ttl)
-	headers := map[string]string{"Content-MD5": providers.ContentMD5(req.MD5)}
+	headers := map[string]string{"Content-MD5": providers.ContentMD5(req.MD5), "If-None-Match": noneMatch}
 	// No ChecksumAlgorithm, ever: it would sign a checksum header the
 	// uploader does not know to send.
 	in := &awss3.PutObjectInput{
-		Bucket:     aws.String(p.bucket),
-		Key:        aws.String(key),
-		ContentMD5: aws.String(headers["Content-MD5"]),
+		Bucket:      aws.String(p.bucket),
+		Key:         aws.String(key),
+		ContentMD5:  aws.String(headers["Content-MD5"]),
+		IfNoneMatch: aws.String(noneMatch),
 	}
 	if req.Mimetype != "" {
 		in.ContentType = aws.String(req.Mimetype)
@@ -249,42 +269,96 @@ func slotID(sum [16]byte) string { return "s3_" + hex.EncodeToString(sum[:8]) }
 
 // Store is the staging path: unless the bucket already holds the bytes, it
 // uploads them itself, in parts when they are more than one PUT may carry.
-// Nothing is presigned, so the slot has no URL.
+// It never replaces an object: other bytes under the key fail it, before
+// any upload when their ETag shows them, else when S3 refuses the upload
+// for its If-None-Match. Nothing is presigned, so the slot has no URL.
 func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body providers.Body) (providers.Slot, error) {
 	key := p.objectKey(req)
-	typ, err := p.slotType(ctx, key, req.MD5)
-	if err != nil {
+	typ, other, err := p.slotType(ctx, key, req.MD5)
+	switch {
+	case err != nil:
 		return providers.Slot{}, err
+	case typ == providers.SlotExisting:
+		return existing(key, req.MD5), nil
+	case other:
+		return providers.Slot{}, p.otherBytes(key, nil)
 	}
-	if typ != providers.SlotExisting {
-		if err := p.upload(ctx, key, req.Mimetype, body); err != nil {
-			return providers.Slot{}, err
-		}
+	err = p.upload(ctx, key, req.Mimetype, body)
+	if err == nil {
+		return providers.Slot{ID: slotID(req.MD5), Key: key, Type: providers.SlotNew, StorageBackend: Name}, nil
 	}
-	return providers.Slot{ID: slotID(req.MD5), Key: key, Type: typ, StorageBackend: Name}, nil
+	// Refused for its If-None-Match (or cut off: versitygw resets the
+	// connection of a refused body), the upload may have lost a race to
+	// another upload of these bytes, which then are stored.
+	if again, _, herr := p.slotType(ctx, key, req.MD5); herr == nil && again == providers.SlotExisting {
+		return existing(key, req.MD5), nil
+	}
+	if keyTaken(err) {
+		return providers.Slot{}, p.otherBytes(key, err)
+	}
+	return providers.Slot{}, err
+}
+
+// otherBytes is the error of an upload to a content key that holds other
+// bytes: only something behind filestage's back could have put them there.
+func (p *Provider) otherBytes(key string, err error) *providers.Error {
+	return p.providerError("uploading "+key, err, http.StatusConflict, "S3_OBJECT_EXISTS",
+		"the bucket holds other bytes under this content key (their ETag is not the file's MD5), and stored objects are never replaced",
+		"Check the object "+key+" in FILESTAGE_S3_BUCKET: a content-addressed key should only ever hold the bytes of its MD5. Remove it if it is stale, or set FILESTAGE_S3_PREFIX to stage under other keys.")
+}
+
+// keyTaken reports whether S3 refused an upload because of its
+// If-None-Match: the key was taken (412), or another conditional write to
+// it was under way (409).
+func keyTaken(err error) bool {
+	switch codeOf(err) {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return true
+	}
+	return statusOf(err) == http.StatusPreconditionFailed
 }
 
 // slotType says whether the bucket holds nothing under key (new), these
-// bytes (existing) or other bytes (update).
-func (p *Provider) slotType(ctx context.Context, key string, sum [16]byte) (providers.SlotType, error) {
+// bytes (existing) or something else (update); other is set when the
+// object's ETag shows it is other bytes.
+func (p *Provider) slotType(ctx context.Context, key string, sum [16]byte) (typ providers.SlotType, other bool, err error) {
 	out, err := p.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)})
 	if err != nil {
 		if statusOf(err) != http.StatusNotFound {
-			return "", p.fail("checking for "+key, err)
+			return "", false, p.fail("checking for "+key, err)
 		}
 		if err := p.checkBucket(ctx); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return providers.SlotNew, nil
+		return providers.SlotNew, false, nil
 	}
 	p.bucketSeen.Store(true)
-	etag := strings.Trim(aws.ToString(out.ETag), `"`)
-	// A multipart ETag ("<md5 of part md5s>-<parts>") cannot be compared;
-	// the key is content-addressed, so it is trusted.
-	if strings.Contains(etag, "-") || strings.EqualFold(etag, hex.EncodeToString(sum[:])) {
-		return providers.SlotExisting, nil
+	same, known := compare(out, sum)
+	if same {
+		return providers.SlotExisting, false, nil
 	}
-	return providers.SlotUpdate, nil
+	return providers.SlotUpdate, known, nil
+}
+
+// compare says whether the object HEAD described is the bytes of MD5 sum,
+// and whether its ETag could tell (an answer without one, from something
+// in between, say, cannot). Where the ETag is no MD5 to compare (a
+// multipart upload's "<md5 of part md5s>-<parts>", or an object encrypted
+// with SSE-KMS or SSE-C) the key, which is content-addressed, is trusted:
+// uploads never replace it.
+func compare(out *awss3.HeadObjectOutput, sum [16]byte) (same, known bool) {
+	etag := strings.Trim(aws.ToString(out.ETag), `"`)
+	switch {
+	case strings.Contains(etag, "-"),
+		out.SSECustomerAlgorithm != nil,
+		out.ServerSideEncryption == types.ServerSideEncryptionAwsKms,
+		out.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse:
+		return true, true
+	}
+	if b, err := hex.DecodeString(etag); err != nil || len(b) != len(sum) {
+		return false, false
+	}
+	return strings.EqualFold(etag, hex.EncodeToString(sum[:])), true
 }
 
 // checkBucket tells a missing bucket from a missing key: HEAD answers both
@@ -332,6 +406,7 @@ func (p *Provider) upload(ctx context.Context, key, mimetype string, body provid
 		ContentLength: aws.Int64(body.Size),
 		ContentMD5:    aws.String(providers.ContentMD5(body.MD5)),
 		ContentType:   contentType,
+		IfNoneMatch:   aws.String(noneMatch),
 	}, unsignedPayload)
 	if err != nil {
 		return p.fail("uploading "+key, err)
@@ -418,6 +493,7 @@ func (p *Provider) uploadParts(ctx context.Context, key string, contentType *str
 		Key:             aws.String(key),
 		UploadId:        created.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		IfNoneMatch:     aws.String(noneMatch),
 	})
 	if err != nil {
 		return p.fail("completing the multipart upload of "+key, err)

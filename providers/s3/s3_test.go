@@ -3,13 +3,17 @@ package s3
 import (
 	"crypto/md5"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -145,6 +149,7 @@ func TestObjectKey(t *testing.T) {
 
 // TestPresignSigns: the URL signs exactly the headers the slot lists (and
 // the length, when known), never a checksum, and expires when it says.
+// If-None-Match: * is among them, so that S3 refuses to replace an object.
 func TestPresignSigns(t *testing.T) {
 	env := offline()
 	sum := md5.Sum([]byte("hello"))
@@ -155,9 +160,9 @@ func TestPresignSigns(t *testing.T) {
 		signedHeaders string
 		expires       string
 	}{
-		{"known size", 5, URLTTL, "content-length;content-md5;content-type;host", "3600"},
-		{"unknown size", -1, URLTTL, "content-md5;content-type;host", "3600"},
-		{"expiry clamped to 7 days", 5, 30 * 24 * time.Hour, "content-length;content-md5;content-type;host", "604800"},
+		{"known size", 5, URLTTL, "content-length;content-md5;content-type;host;if-none-match", "3600"},
+		{"unknown size", -1, URLTTL, "content-md5;content-type;host;if-none-match", "3600"},
+		{"expiry clamped to 7 days", 5, 30 * 24 * time.Hour, "content-length;content-md5;content-type;host;if-none-match", "604800"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,8 +198,8 @@ func TestPresignSigns(t *testing.T) {
 			if u.Path != "/stage/gmail/GMAIL_SEND_EMAIL/x.txt" || s.Method != http.MethodPut {
 				t.Errorf("%s %s", s.Method, u.Path)
 			}
-			want := map[string]string{"Content-Type": "text/plain", "Content-MD5": "XUFAKrxLKna5cZ2REBfFkg=="}
-			if len(s.Headers) != len(want) || s.Headers["Content-Type"] != want["Content-Type"] || s.Headers["Content-MD5"] != want["Content-MD5"] {
+			want := map[string]string{"Content-Type": "text/plain", "Content-MD5": "XUFAKrxLKna5cZ2REBfFkg==", "If-None-Match": "*"}
+			if !maps.Equal(s.Headers, want) {
 				t.Errorf("headers %v, want %v", s.Headers, want)
 			}
 			ttl := min(tt.ttl, maxPresignTTL)
@@ -259,5 +264,56 @@ func TestFail(t *testing.T) {
 				t.Errorf("message %q", pe.Message)
 			}
 		})
+	}
+}
+
+// TestCompare: an object is taken for the file's bytes when its ETag is
+// their MD5, or is no MD5 at all (multipart, SSE-KMS, SSE-C) under a
+// content key; an MD5 ETag of other bytes shows other bytes, and a missing
+// or odd one shows nothing.
+func TestCompare(t *testing.T) {
+	sum := md5.Sum([]byte("hello"))
+	const hexSum = "5d41402abc4b2a76b9719d911017c592"
+	const other = "9dd4e461268c8034f5c8564e155c67a6"
+	tests := []struct {
+		name        string
+		out         awss3.HeadObjectOutput
+		same, known bool
+	}{
+		{"its MD5", awss3.HeadObjectOutput{ETag: aws.String(`"` + hexSum + `"`)}, true, true},
+		{"its MD5, upper case", awss3.HeadObjectOutput{ETag: aws.String(`"` + strings.ToUpper(hexSum) + `"`)}, true, true},
+		{"another MD5", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `"`)}, false, true},
+		{"another MD5, SSE-S3", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `"`), ServerSideEncryption: types.ServerSideEncryptionAes256}, false, true},
+		{"no ETag", awss3.HeadObjectOutput{}, false, false},
+		{"not an MD5", awss3.HeadObjectOutput{ETag: aws.String(`"abc"`)}, false, false},
+		{"multipart", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `-3"`)}, true, true},
+		{"SSE-KMS", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `"`), ServerSideEncryption: types.ServerSideEncryptionAwsKms}, true, true},
+		{"DSSE-KMS", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `"`), ServerSideEncryption: types.ServerSideEncryptionAwsKmsDsse}, true, true},
+		{"SSE-C", awss3.HeadObjectOutput{ETag: aws.String(`"` + other + `"`), SSECustomerAlgorithm: aws.String("AES256")}, true, true},
+	}
+	for _, tt := range tests {
+		if same, known := compare(&tt.out, sum); same != tt.same || known != tt.known {
+			t.Errorf("%s: same %v known %v, want %v %v", tt.name, same, known, tt.same, tt.known)
+		}
+	}
+}
+
+func TestKeyTaken(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{apiError(412, "PreconditionFailed"), true},
+		{apiError(409, "ConditionalRequestConflict"), true},
+		{apiError(412, ""), true},
+		{apiError(409, "BucketAlreadyExists"), false},
+		{apiError(403, "AccessDenied"), false},
+		{errors.New("connection refused"), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := keyTaken(tt.err); got != tt.want {
+			t.Errorf("%v: %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }
