@@ -90,6 +90,22 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		publicURL = "http://" + cfg.Listen
 	}
 
+	spoolDir := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return err
+	}
+	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
+		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
+	}
+	budget := cfg.SpoolBudget
+	if budget == 0 {
+		var err error
+		if budget, err = spool.DefaultBudget(spoolDir); err != nil {
+			return err
+		}
+	}
+	spoolBudget := spool.NewBudget(budget)
+
 	registry := providers.NewRegistry()
 	registry.Register(local.Name, local.Open)
 	registry.Register(s3.Name, s3.Open)
@@ -99,7 +115,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	registry.Register(quant.Name, quant.Open)
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
-		HTTP: providers.NewClient("filestage/" + version),
+		HTTP: providers.NewClient("filestage/" + version), Spool: spoolBudget,
 	})
 	if err != nil {
 		return err
@@ -111,25 +127,12 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	spoolDir := filepath.Join(cfg.DataDir, "tmp")
-	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
-		return err
-	}
-	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
-		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
-	}
-	budget := cfg.SpoolBudget
-	if budget == 0 {
-		if budget, err = spool.DefaultBudget(spoolDir); err != nil {
-			return err
-		}
-	}
 	stages := cfg.MaxConcurrentStages
 	if stages == 0 {
 		stages = tools.DefaultConcurrentStages()
 	}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
-		Stages: tools.NewSlots(stages), Spool: spool.NewBudget(budget)}
+		Stages: tools.NewSlots(stages), Spool: spoolBudget}
 
 	switch cfg.Command {
 	case config.CmdStage:

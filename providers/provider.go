@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/filestage/filestage/spool"
 )
 
 // UploadRequest asks storage for a place to put bytes the caller has already
@@ -166,6 +168,9 @@ type Settings struct {
 	Getenv func(string) string
 	// HTTP is the shared client with retries that providers talk through;
 	// one built on a vendor SDK (s3) uses the SDK's own client and retries.
-	HTTP   *Client
+	HTTP *Client
+	// Spool, when set, bounds the disk that temporary files of uploads a
+	// provider receives itself take at once (the local store's PUTs).
+	Spool  *spool.Budget
 	Logger *slog.Logger
 }

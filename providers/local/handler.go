@@ -104,6 +104,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "IncompleteBody", "the body is shorter than the size the URL was issued for; nothing was stored")
 	case errors.Is(err, spool.ErrTooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the body is larger than allowed; nothing was stored")
+	case errors.Is(err, spool.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "SlowDown", "the uploads being received fill the server's spool budget; nothing was stored: try again in a few seconds")
 	default:
 		// A cut connection lands here too; the client will not read this.
 		fail(w, http.StatusInternalServerError, "InternalError", "the upload was not stored")

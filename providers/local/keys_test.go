@@ -29,7 +29,7 @@ func requireInside(t *testing.T, what, dir, p string) {
 // and maps the rest below it.
 func TestHostileKeys(t *testing.T) {
 	dir := t.TempDir()
-	st, err := openStore(dir)
+	st, err := openStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ var contentKeyPattern = regexp.MustCompile(`^gmail/GMAIL_SEND_EMAIL/[0-9a-f]{32}
 // store maps it below objects.
 func TestHostileNamesMakeSafeKeys(t *testing.T) {
 	dir := t.TempDir()
-	st, err := openStore(dir)
+	st, err := openStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

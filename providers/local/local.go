@@ -55,7 +55,7 @@ func New(s providers.Settings) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	st, err := openStore(s.DataDir)
+	st, err := openStore(s.DataDir, s.Spool)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/spool"
 )
 
 type harness struct {
@@ -188,6 +189,32 @@ func TestUploadOverTheCapIsRefused(t *testing.T) {
 	h.tmpEmpty(t)
 }
 
+// TestUploadOverTheSpoolBudget: uploads through signed URLs take their
+// spool room from the server's budget; one that does not fit is refused
+// with 503 SlowDown, storing and leaving nothing, and one that fits works.
+func TestUploadOverTheSpoolBudget(t *testing.T) {
+	h := newHarness(t, 64<<20)
+	h.p.store.budget = spool.NewBudget(2 << 20)
+	big := testfile.Random(3 << 20)
+	s := h.slot(t, big, int64(len(big)))
+	resp := put(t, s.Method, s.URL, s.Headers, big)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("over the budget: status %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	if _, ok := h.stored(s.Key); ok {
+		t.Error("stored")
+	}
+	h.tmpEmpty(t)
+	small := testfile.Random(1 << 20)
+	s = h.slot(t, small, int64(len(small)))
+	if resp := put(t, s.Method, s.URL, s.Headers, small); resp.StatusCode != http.StatusOK {
+		t.Errorf("within the budget: status %d", resp.StatusCode)
+	}
+	if n := h.p.store.budget.InUse(); n != 0 {
+		t.Errorf("%d bytes still reserved", n)
+	}
+}
+
 // TestCutConnectionStoresNothing sends half the body and hangs up.
 func TestCutConnectionStoresNothing(t *testing.T) {
 	h := newHarness(t, 1<<20)
@@ -272,7 +299,7 @@ func TestSigningKeyPersists(t *testing.T) {
 }
 
 func TestKeysStayInTheStore(t *testing.T) {
-	st, err := openStore(t.TempDir())
+	st, err := openStore(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

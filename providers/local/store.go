@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/filestage/filestage/spool"
 )
@@ -27,10 +29,12 @@ var ErrObjectExists = fmt.Errorf("an object is already stored under this key: %w
 type store struct {
 	objects string
 	tmp     string
+	// budget, when set, bounds the disk of uploads being received.
+	budget *spool.Budget
 }
 
-func openStore(dir string) (*store, error) {
-	s := &store{objects: filepath.Join(dir, "objects"), tmp: filepath.Join(dir, "tmp")}
+func openStore(dir string, budget *spool.Budget) (*store, error) {
+	s := &store{objects: filepath.Join(dir, "objects"), tmp: filepath.Join(dir, "tmp"), budget: budget}
 	for _, d := range []string{s.objects, s.tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -65,6 +69,10 @@ func (s *store) has(key string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// budgetWait is how long an upload waits for spool room before it is
+// refused with 503 SlowDown.
+const budgetWait = 2 * time.Second
+
 // put stores r under key if it hashes to want, is at most max bytes and
 // the key is free.
 func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, error) {
@@ -75,6 +83,11 @@ func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, e
 	// Before reading r: a taken key is refused without taking the bytes.
 	if taken(dst) {
 		return 0, ErrObjectExists
+	}
+	if s.budget != nil {
+		res := s.budget.Reader(context.Background(), r, 0, budgetWait)
+		defer res.Release() // after the spool is gone: defers run in reverse
+		r = res
 	}
 	sp, err := spool.Write(r, s.tmp, max)
 	if err != nil {
