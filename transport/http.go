@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/filestage/filestage/config"
 )
@@ -61,6 +62,9 @@ type HTTP struct {
 	sse        *server.SSEServer
 	sessions   *sessions
 	stateless  bool
+	// bodies bounds the memory of the MCP request bodies held at once.
+	bodies  *semaphore.Weighted
+	maxBody int64
 }
 
 // NewHTTP builds the HTTP handler for s.
@@ -112,6 +116,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	if maxBody <= 0 {
 		maxBody = 8 << 20
 	}
+	h.maxBody, h.bodies = maxBody, semaphore.NewWeighted(bodyMemory(maxBody))
 	guard := func(next http.Handler) http.Handler {
 		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}

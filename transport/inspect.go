@@ -2,11 +2,13 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -28,7 +30,28 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// The body is held in memory until the call ends (mcp-go reads
+		// bodies whole): room for it is taken first, so that many large
+		// bodies at once cannot exhaust the memory.
+		hold := h.maxBody
+		if r.ContentLength >= 0 {
+			hold = min(r.ContentLength, h.maxBody)
+		}
+		wait, cancel := context.WithTimeout(r.Context(), bodyWait)
+		err := h.bodies.Acquire(wait, hold)
+		cancel()
+		if err != nil {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "busy: the request bodies being handled fill the server's memory budget for them; try again in a few seconds", http.StatusServiceUnavailable)
+			return
+		}
+		defer func() { h.bodies.Release(hold) }()
 		body, err := io.ReadAll(r.Body)
+		if n := int64(len(body)); err == nil && n < hold {
+			// A body sent without a length is held at its size.
+			h.bodies.Release(hold - n)
+			hold = n
+		}
 		if err != nil {
 			status := http.StatusBadRequest
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -128,6 +151,14 @@ func (h *HTTP) limitSSE(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// bodyWait is how long a request waits for body memory before it is
+// refused with 503.
+const bodyWait = 2 * time.Second
+
+// bodyMemory is the memory all MCP request bodies held at once may take:
+// room for 16 of the largest, and never less than 64 MiB.
+func bodyMemory(maxBody int64) int64 { return max(64<<20, 16*maxBody) }
 
 // rpcError answers with a JSON-RPC error and an HTTP status.
 func rpcError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {

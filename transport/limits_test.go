@@ -15,6 +15,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
 )
 
 // serveHTTP runs Serve with h on a loopback port until the test ends.
@@ -235,4 +236,25 @@ func TestMaxConnections(t *testing.T) {
 			t.Errorf("%d idle connections closed, want 1", closed)
 		}
 	})
+}
+
+// TestBodyMemory: the MCP request bodies held at once have a memory budget;
+// a body that does not fit waits briefly, then is refused with 503.
+func TestBodyMemory(t *testing.T) {
+	h := NewHTTP(server.NewMCPServer("t", "1"), HTTPOptions{MaxBodyBytes: 1000, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { h.CloseSessions(context.Background()) })
+	h.bodies = semaphore.NewWeighted(1500)
+	addr := serveHTTP(t, h, ServeOptions{})
+	held := rawRequest(t, addr, "POST", PathMCP, nil, 1000, 10) // held while it arrives
+	time.Sleep(100 * time.Millisecond)
+	c := rawRequest(t, addr, "POST", PathMCP, nil, 1000, 10)
+	status, _, err := answerThenClose(c, 5*time.Second)
+	if err != nil || status != http.StatusServiceUnavailable {
+		t.Errorf("a body over the memory budget: %d %v, want 503", status, err)
+	}
+	held.Close()
+	time.Sleep(100 * time.Millisecond)
+	if resp := do(t, http.MethodPost, "http://"+addr+PathMCP, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("once the budget is free: %s", resp.Status)
+	}
 }
