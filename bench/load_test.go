@@ -108,7 +108,9 @@ func TestLoad(t *testing.T) {
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{Routes: map[string]http.Handler{provider.Pattern(): provider}, Logger: log})
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, Logger: log}) }()
+	go func() {
+		served <- transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, Logger: log})
+	}()
 	base := "http://" + ln.Addr().String()
 	// What the server runs with no session: the baseline to return to.
 	time.Sleep(100 * time.Millisecond)

@@ -264,7 +264,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"fetch-timeout", "FILESTAGE_FETCH_TIMEOUT", "time limit for fetching one source URL, body included", (*durationValue)(&c.FetchTimeout)},
 		{"max-connections", "FILESTAGE_MAX_CONNECTIONS", "http: most open connections; at the cap a new one replaces the longest idle, else is closed (default 4096, at most half the open-file limit)", (*intValue)(&c.MaxConnections)},
 		{"max-sessions", "FILESTAGE_MAX_SESSIONS", "http: most live MCP sessions, streamable HTTP and SSE together (default 1000)", (*intValue)(&c.MaxSessions)},
-		{"max-concurrent-stages", "FILESTAGE_MAX_CONCURRENT_STAGES", "most stage_connector_file calls at once; more wait briefly, then get BUSY (default 16 per CPU, at least 32)", (*intValue)(&c.MaxConcurrentStages)},
+		{"max-concurrent-stages", "FILESTAGE_MAX_CONCURRENT_STAGES", "most stage_connector_file calls at once; more wait briefly, then get BUSY (default 64 per CPU)", (*intValue)(&c.MaxConcurrentStages)},
 		{"spool-budget", "FILESTAGE_SPOOL_BUDGET", "most disk that stage calls' temporary files may use at once, e.g. 10GiB (default half the free space of <data-dir>/tmp at start)", (*sizeValue)(&c.SpoolBudget)},
 		{"deny-cidrs", "FILESTAGE_DENY_CIDRS", "comma-separated networks source URLs must not reach, besides private ones and this machine's addresses (e.g. your NAT64 prefix)", (*stringValue)(deny)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},

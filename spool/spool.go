@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -61,7 +62,7 @@ func sum(w io.Writer, r io.Reader, max int64) (Sum, error) {
 	head := &headWriter{max: HeadSize}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h, head), io.LimitReader(r, max+1), *bp)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h, head, yield{}), io.LimitReader(r, max+1), *bp)
 	if err != nil {
 		return Sum{}, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
 	}
@@ -191,6 +192,19 @@ func (s *File) Close() error {
 	err := errors.Join(s.f.Close(), os.Remove(s.f.Name()))
 	s.f = nil
 	return err
+}
+
+// yield lets other goroutines run after each chunk. A source that is
+// always ready (loopback, a fast link, a local file) never blocks the copy,
+// which would then keep its processor for whole scheduler slices while
+// light calls wait: a presign queued behind tens of streaming stages
+// waited a second (bench/abuse). A chunk is a fraction of a millisecond
+// of work, and Gosched costs far less.
+type yield struct{}
+
+func (yield) Write(p []byte) (int, error) {
+	runtime.Gosched()
+	return len(p), nil
 }
 
 type headWriter struct {

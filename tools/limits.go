@@ -15,9 +15,10 @@ const BusyWait = 2 * time.Second
 
 // DefaultConcurrentStages is the stage call cap for this machine: staging
 // waits on the network and the disk far more than on the CPU, and a call
-// holds little (a pooled 256 KiB buffer, a file, a connection); the spool
-// budget bounds the disk.
-func DefaultConcurrentStages() int { return max(32, 16*runtime.NumCPU()) }
+// holds little (a pooled 256 KiB buffer, a file, a connection: about
+// 400 KiB); the spool budget bounds the disk. Too low a cap queues every
+// caller behind a few slow sources.
+func DefaultConcurrentStages() int { return 64 * runtime.NumCPU() }
 
 // Slots bounds how many stage calls run at once.
 type Slots chan struct{}
