@@ -122,10 +122,15 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	}
 	sources, err := source.New(source.Options{
 		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
-		FileRoots: cfg.FileRoots, MaxInlineBytes: cfg.MaxInlineBytes,
+		FileRoots: cfg.FileRoots, MaxInlineBytes: cfg.MaxInlineBytes, DenyCIDRs: cfg.DenyCIDRs,
+		// The signing key, the objects and other calls' spools.
+		DenyDirs: []string{cfg.DataDir},
 	})
 	if err != nil {
 		return err
+	}
+	if roots := sources.RootsContaining(cfg.DataDir); len(roots) > 0 {
+		log.Warn("a file root contains the data directory, or lies inside it; files in the data directory are never staged", "roots", roots, "data_dir", cfg.DataDir)
 	}
 	stages := cfg.MaxConcurrentStages
 	if stages == 0 {
@@ -163,7 +168,9 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		sctx, stop := context.WithCancel(ctx)
 		defer stop()
 		done := make(chan error, 1)
-		go func() { done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections}) }()
+		go func() {
+			done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections})
+		}()
 		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, log)
 		stop()
 		return errors.Join(err, <-done)

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gabriel-vasile/mimetype"
+	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
 )
 
 // DetectType names a file's MIME type from its first bytes. The server's
@@ -85,29 +87,33 @@ func extensionFor(mimeType string) string {
 // MaxNameBytes bounds a stored filename.
 const MaxNameBytes = 200
 
-// SanitizeName reduces s to a plain file name: no directories, no control
-// characters, no leading or trailing dots, spaces or invisible characters,
-// at most MaxNameBytes bytes with its extension kept. Characters that
-// compatibility normalisation (NFKC, which some file systems, archivers
-// and platforms apply later) turns into dots or separators count as
-// those, and characters that only look like a slash become "_", so no
-// later normalisation or reader can take the name for a path. It returns
-// "" when nothing is left.
+// SanitizeName reduces s to a plain file name: no directories, at most
+// MaxNameBytes bytes with its extension kept, and nothing in it a person
+// cannot see. Characters that compatibility normalisation (NFKC, which
+// some file systems, archivers and platforms apply later) turns into dots
+// or separators count as those, and characters that only look like a
+// slash become "_", so no later normalisation or reader can take the name
+// for a path. What a person sees must be the whole name, so that no
+// extension hides behind another: only characters of the PRECIS Freeform
+// class (RFC 8264; no controls, format or default-ignorable characters,
+// no unassigned code points) are kept, bidi controls and zero-width
+// characters go, and every run of blank-looking ones (spaces of any
+// width, Hangul fillers, the braille blank) becomes one space. The name
+// is NFC, and it neither starts nor ends with a dot or a space. It
+// returns "" when nothing is left.
 func SanitizeName(s string) string {
 	s = nfkcDotsAndSlashes.Replace(s)
 	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
 		s = s[i+1:]
 	}
-	s = strings.Map(func(r rune) rune {
-		switch {
-		// Bidi controls can make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
-		case r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || strings.ContainsRune(`<>:"|?*`, r):
-			return -1
-		case strings.ContainsRune(slashLookalikes, r):
-			return '_'
-		}
-		return r
-	}, s)
+	// NFC before the filter puts decomposed Hangul (as macOS writes names)
+	// back into syllables, which PRECIS admits, where their conjoining
+	// jamo alone it does not; NFC after it joins marks that a dropped
+	// character stood between.
+	s = strings.Map(nameRune, norm.NFC.String(s))
+	s = strings.Map(nameRune, norm.NFC.String(s))
+	s = checkContext(s)
+	s = collapseSpaces(s)
 	s = strings.TrimFunc(s, trimmed)
 	if len(s) > MaxNameBytes {
 		ext := path.Ext(s)
@@ -121,6 +127,107 @@ func SanitizeName(s string) string {
 		s = strings.TrimRightFunc(stem, trimmed) + ext
 	}
 	return s
+}
+
+// nameProfile is the PRECIS Freeform class, which Unicode's maintained
+// tables define, with NFC. It is used to judge characters, not to reject
+// whole names: a name with one bad character loses that character.
+var nameProfile = precis.NewFreeform(precis.Norm(norm.NFC))
+
+// nameAllowed is the set of characters nameProfile admits anywhere.
+var nameAllowed = nameProfile.Allowed()
+
+// nameRune maps one character of a name: -1 drops it.
+func nameRune(r rune) rune {
+	switch {
+	// Bidi controls can make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+	case r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || strings.ContainsRune(`<>:"|?*`, r):
+		return -1
+	case strings.ContainsRune(slashLookalikes, r):
+		return '_'
+	case blank(r):
+		return ' '
+	case ignorable(r):
+		return -1
+	case nameAllowed.Contains(r) || contextual(r):
+		return r
+	}
+	return -1
+}
+
+// blank reports characters that show as empty space: white space of any
+// width, and the symbols and fillers that fonts draw blank though Unicode
+// does not call them space. A run of them could push a real extension out
+// of sight ("invoice.pdf" + 40 × U+3164 + ".exe").
+func blank(r rune) bool {
+	switch r {
+	case '\u2800', // BRAILLE PATTERN BLANK
+		'\u115F', '\u1160', '\u3164', '\uFFA0', // Hangul fillers
+		'\U00016FE4', // KHITAN SMALL SCRIPT FILLER
+		'\U0001D159': // MUSICAL SYMBOL NULL NOTEHEAD
+		return true
+	}
+	return unicode.Is(unicode.White_Space, r)
+}
+
+// ignorable reports characters that show as nothing at all
+// (Default_Ignorable_Code_Point, which PRECIS refuses too): zero-width
+// spaces and joiners, variation selectors, tag characters, the combining
+// grapheme joiner, soft hyphens. A joiner goes from emoji sequences too:
+// 👨‍👩‍👧 shows as its three people.
+func ignorable(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) ||
+		r >= 0xE0000 && r <= 0xE0FFF
+}
+
+// contextual reports the visible characters PRECIS admits only in some
+// contexts (RFC 5892 appendix A): a middle dot between two l's, Greek
+// keraia, Hebrew geresh and gershayim, the katakana middle dot, and the two
+// sets of Arabic-Indic digits, not mixed.
+func contextual(r rune) bool {
+	switch {
+	case r == '\u00B7', r == '\u0375', r == '\u05F3', r == '\u05F4', r == '\u30FB':
+		return true
+	case r >= '\u0660' && r <= '\u0669', r >= '\u06F0' && r <= '\u06F9':
+		return true
+	}
+	return false
+}
+
+// checkContext drops the contextual characters of s when PRECIS refuses
+// s, which, every other character being one it admits, is for them.
+func checkContext(s string) string {
+	if ok, err := nameProfile.String(s); err == nil {
+		return ok
+	}
+	s = strings.Map(func(r rune) rune {
+		if contextual(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if ok, err := nameProfile.String(s); err == nil {
+		return ok
+	}
+	return s
+}
+
+// collapseSpaces makes every run of spaces one space.
+func collapseSpaces(s string) string {
+	if !strings.Contains(s, "  ") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if r == ' ' && space {
+			continue
+		}
+		space = r == ' '
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // nfkcDotsAndSlashes replaces every character whose NFKC form holds a
@@ -152,7 +259,8 @@ const slashLookalikes = "\u2215\u2044\u2216\u29F5\u29F8\u29F9\u2571\u2572"
 // trimmed reports the characters a name may not start or end with: dots
 // (hidden files, "..", Windows drops trailing ones), white space, and
 // invisible format characters (U+200B, U+FEFF ...), which would hide a
-// dot or a space there.
+// dot or a space there. SanitizeName leaves no such character but dots
+// and spaces; the rest is for names that did not come through it.
 func trimmed(r rune) bool {
 	return r == '.' || unicode.IsSpace(r) || unicode.In(r, unicode.Cf)
 }

@@ -43,6 +43,7 @@ func TestFileURLs(t *testing.T) {
 		"root/dev-zero":   "/dev/zero",
 		"root/loop":       filepath.Join(root, "loop"),
 		"into-root":       root, // a path outside the roots that resolves into one
+		"root/dangling":   filepath.Join(outside, "nothing.txt"),
 	}
 	for name, target := range links {
 		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
@@ -133,6 +134,8 @@ func TestFileURLs(t *testing.T) {
 		{filepath.Join(outside, "secret.txt"), filepath.Join(outside, "nothing.txt")},
 		{filepath.Join(root, "out-dir", "secret.txt"), filepath.Join(root, "out-dir", "nothing.txt")},
 		{filepath.Join(root, "out-dir", "secret.txt"), filepath.Join(root, "out-dir", "no", "such", "dir.txt")},
+		// A link to a missing file outside says no more than one to a file.
+		{filepath.Join(root, "out-file"), filepath.Join(root, "dangling")},
 	} {
 		_, exists := f.Open(context.Background(), "file://"+pair[0])
 		_, missing := f.Open(context.Background(), "file://"+pair[1])

@@ -3,11 +3,14 @@ package source
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"code.dny.dev/ssrf"
 )
@@ -19,21 +22,153 @@ const MaxURLBytes = 8 << 10
 
 // guard refuses addresses filestage must not reach: it checks hosts whose
 // spelling already says where they point before anything is looked up,
-// and every address actually dialled, at connect time.
-type guard struct{ g *ssrf.Guardian }
+// and every address actually dialled, at connect time. Beyond the
+// special-purpose ranges it refuses the machine's own addresses (a public
+// address on one of its interfaces reaches its own services just as
+// loopback does) and the operator's denied networks.
+type guard struct {
+	g    *ssrf.Guardian
+	deny []netip.Prefix
+	// local lists the machine's own addresses; now is the clock their
+	// refresh goes by.
+	local func() ([]netip.Addr, error)
+	now   func() time.Time
 
-func newGuard() *guard { return &guard{g: ssrf.New(ssrf.WithAnyPort())} }
+	mu sync.Mutex
+	// own is the last list of the machine's addresses, nil until one was
+	// had; ownAt is when it was taken.
+	own   map[netip.Addr]bool
+	ownAt time.Time
+}
+
+// localAddrsEvery is how long a list of the machine's addresses is
+// trusted: interfaces come and go (DHCP, VPNs, containers), so it is taken
+// again on the first check after this long.
+const localAddrsEvery = 30 * time.Second
+
+// Reasons for the refusals the guard adds to the special-purpose ranges.
+const (
+	reasonLocal  = "an address of this machine"
+	reasonDenied = "a denied network (--deny-cidrs)"
+)
+
+func newGuard(o Options) *guard {
+	g := &guard{g: ssrf.New(ssrf.WithAnyPort()), local: o.LocalAddrs, now: time.Now}
+	if g.local == nil {
+		g.local = interfaceAddrs
+	}
+	for _, p := range o.DenyCIDRs {
+		if !p.IsValid() {
+			continue
+		}
+		// ::ffff:10.0.0.0/104 denies what 10.0.0.0/8 does: addresses are
+		// compared unmapped.
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		g.deny = append(g.deny, p.Masked())
+	}
+	return g
+}
+
+// interfaceAddrs lists the addresses on the machine's interfaces.
+func interfaceAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		var ip net.IP
+		switch a := a.(type) {
+		case *net.IPNet:
+			ip = a.IP
+		case *net.IPAddr:
+			ip = a.IP
+		}
+		if addr, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, addr)
+		}
+	}
+	return out, nil
+}
+
+// isLocal reports whether a is one of the machine's addresses. When they
+// cannot be listed, the last list taken stands for another while; with
+// none ever taken, every address counts as the machine's own (the guard
+// fails closed) and the next check tries again.
+func (g *guard) isLocal(a netip.Addr) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := g.now(); g.own == nil || now.Sub(g.ownAt) >= localAddrsEvery {
+		addrs, err := g.local()
+		switch {
+		case err == nil:
+			own := make(map[netip.Addr]bool, len(addrs))
+			for _, o := range addrs {
+				own[o.Unmap().WithZone("")] = true
+			}
+			g.own, g.ownAt = own, now
+		case g.own == nil:
+			return true
+		default:
+			g.ownAt = now
+		}
+	}
+	return g.own[a]
+}
+
+// refuses says why a may not be reached, or "" when it may: a
+// special-purpose range, the machine's own addresses, a denied network.
+// An IPv4-mapped address is judged as the IPv4 address it carries.
+func (g *guard) refuses(a netip.Addr) string {
+	a = a.WithZone("")
+	mapped := a.Is4In6()
+	u := a.Unmap()
+	why := ""
+	switch {
+	case g.g.SafeAddr(u) != nil:
+		return addrReason(a)
+	case g.denied(u):
+		why = reasonDenied
+	case g.isLocal(u):
+		why = reasonLocal
+	default:
+		return ""
+	}
+	if mapped {
+		why += " (IPv4-mapped)"
+	}
+	return why
+}
+
+func (g *guard) denied(a netip.Addr) bool {
+	for _, p := range g.deny {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
 
 // control is the dialer's Control hook: it sees the address about to be
 // connected to, after any DNS lookup, so a name that resolved to a public
 // address when someone checked and to a private one now is still refused.
 func (g *guard) control(network, address string, c syscall.RawConn) error {
+	ap, perr := netip.ParseAddrPort(address)
 	if err := g.g.Safe(network, address, c); err != nil {
 		why := "not a public address"
-		if ap, perr := netip.ParseAddrPort(address); perr == nil {
+		if perr == nil {
 			why = addrReason(ap.Addr())
 		}
 		return refusal{reason: why, resolved: true, cause: err}
+	}
+	if perr != nil {
+		// ssrf has parsed it already: this does not happen.
+		return refusal{reason: "not a public address", resolved: true}
+	}
+	if why := g.refuses(ap.Addr()); why != "" {
+		return refusal{reason: why, resolved: true}
 	}
 	return nil
 }
@@ -51,9 +186,8 @@ func (g *guard) checkHost(u *url.URL) error {
 		return refusal{reason: "a loopback address (localhost)"}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		// [::ffff:8.8.8.8] is judged as the IPv4 address it carries.
-		if g.g.SafeAddr(a.Unmap().WithZone("")) != nil {
-			return refusal{reason: addrReason(a)}
+		if why := g.refuses(a); why != "" {
+			return refusal{reason: why}
 		}
 		return nil
 	}
@@ -64,8 +198,8 @@ func (g *guard) checkHost(u *url.URL) error {
 	if !ok {
 		return fmt.Errorf("%w: the host %q ends in a number but is not an IPv4 address", ErrScheme, truncate(host, 64))
 	}
-	if g.g.SafeAddr(a) != nil {
-		return refusal{reason: addrReason(a)}
+	if why := g.refuses(a); why != "" {
+		return refusal{reason: why}
 	}
 	if a.String() != bare {
 		// Public, but spelt so that resolvers disagree on what it means.

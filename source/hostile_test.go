@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,7 +221,9 @@ type hostileEnv struct {
 // Opener's own guarded dialer.
 const publicHost = "public.test:80"
 
-func newHostileEnv(t *testing.T) (*hostileEnv, *Opener) {
+// newHostileEnv makes the environment and an Opener guarded as in
+// production, with opts changing its Options.
+func newHostileEnv(t *testing.T, opts ...func(*Options)) (*hostileEnv, *Opener) {
 	t.Helper()
 	e := &hostileEnv{private: newPrivateServer(t), dns: newDNSServer(t)}
 	for name, addrs := range map[string][]string{
@@ -251,7 +254,12 @@ func newHostileEnv(t *testing.T) (*hostileEnv, *Opener) {
 	}))
 	t.Cleanup(public.Close)
 
-	f := newOpener(t, Options{MaxBytes: 1 << 20, Timeout: 10 * time.Second, Resolver: e.dns.resolver()})
+	o := Options{MaxBytes: 1 << 20, Timeout: 10 * time.Second, Resolver: e.dns.resolver()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f := newOpener(t, o)
+	loopbackOnly(t, f)
 	tr := f.client.Transport.(*http.Transport)
 	guarded := tr.DialContext
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -262,6 +270,26 @@ func newHostileEnv(t *testing.T) (*hostileEnv, *Opener) {
 		return guarded(ctx, network, addr)
 	}
 	return e, f
+}
+
+// loopbackOnly stops any connection the guard lets through to an address
+// off this machine's loopback, and fails the test for it: tests give
+// names public-looking addresses, and nothing may ever reach those.
+func loopbackOnly(t *testing.T, f *Opener) {
+	t.Helper()
+	guarded := f.dialer.Control
+	f.dialer.Control = func(network, address string, c syscall.RawConn) error {
+		if guarded != nil {
+			if err := guarded(network, address, c); err != nil {
+				return err
+			}
+		}
+		if ap, err := netip.ParseAddrPort(address); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			t.Errorf("a connection to %s got past the guard", address)
+			return errors.New("test: only loopback addresses may be dialled")
+		}
+		return nil
+	}
 }
 
 type hostileCase struct {
@@ -441,7 +469,7 @@ func hostileCases(port string) []hostileCase {
 				if err != nil || len(addrs) != 1 || addrs[0] != netip.MustParseAddr("93.184.216.34") {
 					t.Fatalf("the check resolved rebind.test to %v (%v)", addrs, err)
 				}
-				if err := newGuard().g.SafeAddr(addrs[0]); err != nil {
+				if err := newGuard(Options{}).g.SafeAddr(addrs[0]); err != nil {
 					t.Fatalf("the check refused the public answer: %v", err)
 				}
 			},
@@ -537,7 +565,7 @@ func TestHostileEnvReachesPrivate(t *testing.T) {
 // a number but are no IPv4 address, or spell a public one in a legacy
 // notation, are malformed.
 func TestCheckHostPublic(t *testing.T) {
-	g := newGuard()
+	g := newGuard(Options{})
 	tests := []struct {
 		host string
 		want error

@@ -12,8 +12,9 @@ import (
 
 // fuzzCheckName holds for every name filestage stores a file under: one plain
 // path element, printable, valid UTF-8, at most MaxNameBytes long, with no
-// leading or trailing dot or space, that stays inside any directory it is
-// joined to. Only SanitizeName and nameFrom may give "" (nothing left).
+// leading or trailing dot or space, nothing invisible and no run of blanks,
+// that stays inside any directory it is joined to. Only SanitizeName and
+// nameFrom may give "" (nothing left).
 func fuzzCheckName(t *testing.T, name string, mayBeEmpty bool) {
 	t.Helper()
 	if name == "" {
@@ -35,6 +36,8 @@ func fuzzCheckName(t *testing.T, name string, mayBeEmpty bool) {
 		t.Errorf("name %q holds a control character", name)
 	case strings.HasPrefix(name, ".") || strings.HasPrefix(name, " ") || strings.HasSuffix(name, ".") || strings.HasSuffix(name, " "):
 		t.Errorf("name %q starts or ends with a dot or space", name)
+	case invisible(name) != "":
+		t.Errorf("name %+q holds %s", name, invisible(name))
 	}
 	dir := filepath.Join(string(filepath.Separator), "store", "dir")
 	if p := filepath.Join(dir, name); filepath.Dir(p) != dir || filepath.Base(p) != name {

@@ -11,8 +11,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"path"
+	"strings"
 	"time"
 
 	"code.dny.dev/ssrf"
@@ -58,6 +61,17 @@ type Options struct {
 	// net.DefaultResolver. The guard checks the addresses it returns as
 	// they are dialled, so a resolver cannot get around it.
 	Resolver *net.Resolver
+	// DenyCIDRs are networks refused like private ones, on top of the
+	// special-purpose ranges: the operator's own public ranges, say.
+	DenyCIDRs []netip.Prefix
+	// LocalAddrs lists the machine's own addresses, which are refused
+	// like private ones; nil means those of its network interfaces. It is
+	// called again when its last answer is 30 seconds old.
+	LocalAddrs func() ([]netip.Addr, error)
+	// DenyDirs are directories file:// URLs may never read below, even
+	// inside a root: filestage's own data (its signing key, stored
+	// objects, other calls' spool files).
+	DenyDirs []string
 }
 
 // DefaultMaxInlineBytes is the default cap of a data: URL's decoded bytes.
@@ -74,6 +88,12 @@ type Opener struct {
 	guard   *guard
 	timeout time.Duration
 	roots   []string
+	// dialer is the transport's, kept so that tests can make sure that
+	// nothing past the guard leaves loopback.
+	dialer *net.Dialer
+	// deny are Options.DenyDirs, absolute; they are resolved on each use,
+	// as they may not exist yet or be moved behind a symlink later.
+	deny []string
 }
 
 // New returns an Opener with its own HTTP transport. It fails when a file
@@ -83,13 +103,17 @@ func New(o Options) (*Opener, error) {
 	if err != nil {
 		return nil, err
 	}
+	deny, err := absDirs(o.DenyDirs)
+	if err != nil {
+		return nil, err
+	}
 	if o.MaxInlineBytes <= 0 {
 		o.MaxInlineBytes = DefaultMaxInlineBytes
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Resolver: o.Resolver}
 	var g *guard
 	if !o.AllowPrivate {
-		g = newGuard()
+		g = newGuard(o)
 		dialer.Control = g.control
 	}
 	tr := &http.Transport{
@@ -103,8 +127,13 @@ func New(o Options) (*Opener, error) {
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          16,
 		ForceAttemptHTTP2:     true,
+		// The bytes stored must be the bytes served: decoding a
+		// Content-Encoding would turn a small gzip bomb into a huge object,
+		// skip the Content-Length check and hash other bytes than the
+		// server's. Accept-Encoding: identity is sent too (see fetch).
+		DisableCompression: true,
 	}
-	f := &Opener{opts: o, guard: g, timeout: o.Timeout, roots: roots}
+	f := &Opener{opts: o, guard: g, timeout: o.Timeout, roots: roots, deny: deny, dialer: dialer}
 	if f.timeout == 0 {
 		f.timeout = 15 * time.Minute
 	}
@@ -123,6 +152,15 @@ func New(o Options) (*Opener, error) {
 			if err := checkScheme(req.URL); err != nil {
 				return fmt.Errorf("redirect to %s: %w", redact.URL(req.URL.String()), err)
 			}
+			if req.URL.User != nil {
+				// As ParseURL refuses it: the client would send the
+				// credentials on as basic auth.
+				return fmt.Errorf("%w: a redirect's URL has a user name or password (user@ before the host); filestage fetches public URLs without credentials", ErrScheme)
+			}
+			// The client sets Referer to the URL redirected from, query
+			// included: a presigned URL's signature would go to whatever
+			// host the redirect names.
+			req.Header.Del("Referer")
 			if f.guard != nil {
 				if err := f.guard.checkHost(req.URL); err != nil {
 					return err
@@ -216,6 +254,52 @@ func (f *Opener) Open(ctx context.Context, rawURL string) (*Source, error) {
 	return f.fetch(ctx, u)
 }
 
+// CheckPublic checks an http(s) URL as a fetch would before connecting,
+// for a provider that fetches URLs itself: the scheme, the host's
+// spelling, and every address the host resolves to now. A refusal is
+// ErrRefused and names the kind of address, never the address; a host
+// that does not resolve is ErrUnreachable. With AllowPrivate it checks
+// nothing. The provider resolves the name again later and may get
+// another answer: this narrows what it can be sent to, it does not pin it.
+func (f *Opener) CheckPublic(ctx context.Context, u *url.URL) error {
+	if f.guard == nil {
+		return nil
+	}
+	if err := checkScheme(u); err != nil {
+		return err
+	}
+	if n := len(u.String()); n > MaxURLBytes {
+		return fmt.Errorf("%w: the URL is %d bytes, longer than the %d-byte limit", ErrScheme, n, MaxURLBytes)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: the URL has a user name or password (user@ before the host); filestage fetches public URLs without credentials", ErrScheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%w: the URL has no host", ErrScheme)
+	}
+	if err := f.guard.checkHost(u); err != nil {
+		return err
+	}
+	host := strings.ToLower(foldHost(u.Hostname()))
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil // checkHost judged the address itself
+	}
+	resolver := f.opts.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return classify(err, false)
+	}
+	for _, a := range addrs {
+		if why := f.guard.refuses(a); why != "" {
+			return refusal{reason: why, resolved: true}
+		}
+	}
+	return nil
+}
+
 // redirectedKey marks a fetch's context with a *bool that CheckRedirect
 // sets, so that a refusal can say a redirect led there.
 type redirectedKey struct{}
@@ -238,6 +322,10 @@ func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 	if f.opts.UserAgent != "" {
 		req.Header.Set("User-Agent", f.opts.UserAgent)
 	}
+	// Asked for explicitly: with DisableCompression the transport asks for
+	// nothing, and some servers then pick gzip themselves. A server that
+	// encodes anyway is stored as served.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		cancel()
@@ -287,8 +375,41 @@ func classify(err error, redirected bool) error {
 	if errors.As(err, &dns) {
 		err = lookupFailure{dns}
 	}
-	return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	return fmt.Errorf("%w: %w", ErrUnreachable, addrless(err))
 }
+
+// addrless hides the addresses in a network error's text: a
+// *net.OpError prints both ends of the connection ("read tcp
+// 10.0.0.5:43210->1.2.3.4:80: connection reset by peer"), the server's
+// own address and port among them. What went wrong is kept, and so is
+// the error chain.
+func addrless(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		what := op.Err
+		var sys *os.SyscallError
+		if errors.As(what, &sys) {
+			what = sys.Err // "read: connection reset by peer", not "read: read: ..."
+		}
+		msg = strings.Replace(msg, op.Error(), op.Op+": "+what.Error(), 1)
+	}
+	if msg = redact.Addrs(msg); msg == err.Error() {
+		return err
+	}
+	return scrubbed{msg: msg, err: err}
+}
+
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (s scrubbed) Error() string { return s.msg }
+func (s scrubbed) Unwrap() error { return s.err }
 
 // lookupFailure is a failed DNS lookup that does not print the resolver's
 // address, as net.DNSError does ("on 10.255.255.53:53"): it would map the
@@ -310,6 +431,16 @@ func (l lookupFailure) Unwrap() error { return l.err }
 type body struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+}
+
+// Read reports a connection that fails mid-body as ErrUnreachable, without
+// its addresses: the error reaches the caller through the spool.
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", ErrUnreachable, addrless(err))
+	}
+	return n, err
 }
 
 func (b *body) Close() error {

@@ -49,9 +49,10 @@ func TestStageRefusesHostileURLs(t *testing.T) {
 	_, port, _ := net.SplitHostPort(private.Listener.Addr().String())
 	p := ":" + port
 
-	fake := &fakeProvider{}
+	// A provider that fetches URLs itself (Recoup) gets the same check
+	// before a URL is handed over.
+	fake, stager := &fakeProvider{}, &urlStager{}
 	svc := &Service{
-		Provider: fake,
 		Sources:  newOpener(t, source.Options{MaxBytes: 1 << 20, Timeout: 10 * time.Second}),
 		SpoolDir: t.TempDir(),
 		MaxBytes: 1 << 20,
@@ -77,7 +78,9 @@ func TestStageRefusesHostileURLs(t *testing.T) {
 		{"http://127.0.0.1" + p + "/" + strings.Repeat("a", 100<<10), "INVALID_ARGUMENT", "longer than the 8192-byte limit"},
 		{"gopher://127.0.0.1" + p + "/_x", "INVALID_ARGUMENT", `scheme "gopher"`},
 	}
-	for _, tt := range tests {
+	for i := range 2 * len(tests) {
+		tt := tests[i%len(tests)]
+		svc.Provider = map[bool]providers.Provider{false: fake, true: stager}[i >= len(tests)]
 		_, err := svc.Stage(context.Background(), schema.StageRequest{URL: tt.url, ToolSlug: "GMAIL_SEND_EMAIL"})
 		var te *Error
 		if !errors.As(err, &te) {
@@ -99,6 +102,9 @@ func TestStageRefusesHostileURLs(t *testing.T) {
 	}
 	if n := fake.calls(); n != 0 {
 		t.Errorf("storage was asked %d times", n)
+	}
+	if stager.got.URL != "" {
+		t.Errorf("a URL-fetching provider was handed %.80s", stager.got.URL)
 	}
 }
 

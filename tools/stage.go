@@ -66,6 +66,11 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 				Message: "url: this provider fetches URLs itself, so it stages public http(s) URLs only, not " + u.Scheme + ": sources",
 				Fix:     "Pass a public http(s) URL, or run filestage with --provider local, s3, composio, alloy or quant."}
 		}
+		// The platform fetches the URL from its own network: the same
+		// guard as filestage's fetches, before it is handed over.
+		if err := s.Sources.CheckPublic(ctx, u); err != nil {
+			return schema.StageResponse{}, s.sourceError(err)
+		}
 		d, err := st.StageURL(ctx, providers.StageURLRequest{URL: rawURL, ToolkitSlug: toolkit, ToolSlug: toolSlug})
 		if err != nil {
 			return schema.StageResponse{}, storageError("staging the URL", err)
