@@ -110,37 +110,14 @@ func replicas(t *testing.T, args ...string) *roundRobin {
 // round-robin proxy and drives one streamable HTTP client through it: every
 // request, whichever replica gets it, must be answered, uploads included.
 func TestStateless(t *testing.T) {
-	tests := []struct {
-		name      string
-		stateless bool
-		version   string
-		// sessions: whether the replicas mint session IDs.
-		sessions bool
-	}{
-		{"stateless/" + mcp.LATEST_LEGACY_PROTOCOL_VERSION, true, mcp.LATEST_LEGACY_PROTOCOL_VERSION, false},
-		{"stateless/" + mcp.LATEST_PROTOCOL_VERSION, true, mcp.LATEST_PROTOCOL_VERSION, false},
-		// Without --stateless, mcp-go v1.2.1 still serves a session it
-		// never saw: its default session manager checks only that an ID
-		// is well formed, and a replica that did not mint it answers with
-		// a session made for the one request. So streamable HTTP works
-		// across replicas either way; what --stateless adds is no session
-		// IDs at all, no GET stream and SSE turned off (TestStatelessSSE).
-		// Should mcp-go start checking that it knows a session, this case
-		// fails and --stateless becomes what makes replicas work.
-		{"stateful/" + mcp.LATEST_LEGACY_PROTOCOL_VERSION, false, mcp.LATEST_LEGACY_PROTOCOL_VERSION, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var args []string
-			if tt.stateless {
-				args = append(args, "--stateless")
-			}
-			lb := replicas(t, args...)
+	for _, version := range []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION} {
+		t.Run(version, func(t *testing.T) {
+			lb := replicas(t, "--stateless")
 			c, err := client.NewStreamableHttpClient(lb.URL + transport.PathMCP)
 			if err != nil {
 				t.Fatal(err)
 			}
-			connectWith(t, c, tt.version)
+			connectWith(t, c, version)
 			replicatedFlow(t, c, lb.URL)
 			served, sessions := lb.served()
 			for i, n := range served {
@@ -148,10 +125,38 @@ func TestStateless(t *testing.T) {
 					t.Errorf("replica %d served no MCP request (%v): the test did not spread the calls", i, served)
 				}
 			}
-			if (sessions > 0) != tt.sessions {
-				t.Errorf("%d answers carried %s, want sessions %v", sessions, server.HeaderKeySessionID, tt.sessions)
+			if sessions > 0 {
+				t.Errorf("%d answers carried %s in --stateless mode", sessions, server.HeaderKeySessionID)
 			}
 		})
+	}
+}
+
+// TestStatefulReplicasNeedAffinity: without --stateless a session ID is
+// known only to the replica that minted it (filestage refuses IDs it did
+// not mint, where mcp-go alone would serve any), so behind a round-robin
+// proxy the session fails at once, with a 404, rather than running each
+// request in a session made up for it.
+func TestStatefulReplicasNeedAffinity(t *testing.T) {
+	lb := replicas(t)
+	c, err := client.NewStreamableHttpClient(lb.URL + transport.PathMCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	_, err = c.Initialize(ctx, init)
+	if err == nil {
+		_, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a session used through two replicas: %v, want a 404", err)
 	}
 }
 
