@@ -154,17 +154,7 @@ func TestSessionlessCancel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := server.NewMCPServer("t", "1")
-			calls := make(chan context.Context, 1)
-			release := make(chan struct{})
-			s.AddTool(mcp.NewTool("wait"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				calls <- ctx
-				select {
-				case <-ctx.Done():
-				case <-release:
-				}
-				return mcp.NewToolResultText("done"), nil
-			})
+			s, calls, release := waitServer()
 			srv := newAccessServer(t, s, HTTPOptions{Stateless: tt.stateless})
 			c := rpcClient{url: srv.URL + PathMCP, version: tt.version}
 			victim, other := c.session(t), c.session(t)
@@ -254,6 +244,22 @@ func TestStatelessSSEIsOff(t *testing.T) {
 			t.Errorf("%s %s: %s %q, want 404 naming %s and --stateless", method, path, resp.Status, b, PathMCP)
 		}
 	}
+}
+
+// waitServer has a tool "wait" that sends each call's context on calls,
+// then runs until it is cancelled or released.
+func waitServer() (s *server.MCPServer, calls chan context.Context, release chan struct{}) {
+	s = server.NewMCPServer("t", "1")
+	calls, release = make(chan context.Context, 1), make(chan struct{}, 1)
+	s.AddTool(mcp.NewTool("wait"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		calls <- ctx
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+		return mcp.NewToolResultText("done"), nil
+	})
+	return s, calls, release
 }
 
 func newAccessServer(t *testing.T, s *server.MCPServer, o HTTPOptions) *httptest.Server {

@@ -181,17 +181,7 @@ func TestCancelShapes(t *testing.T) {
 		for _, version := range []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION} {
 			name := map[bool]string{false: "stateful", true: "stateless"}[stateless] + "/" + version
 			t.Run(name, func(t *testing.T) {
-				s := server.NewMCPServer("t", "1")
-				calls := make(chan context.Context, 1)
-				release := make(chan struct{}, 1)
-				s.AddTool(mcp.NewTool("wait"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-					calls <- ctx
-					select {
-					case <-ctx.Done():
-					case <-release:
-					}
-					return mcp.NewToolResultText("done"), nil
-				})
+				s, calls, release := waitServer()
 				srv := newAccessServer(t, s, HTTPOptions{Stateless: stateless})
 				c := rpcClient{url: srv.URL + PathMCP, version: version}
 				victim, attacker := c.session(t), c.session(t)

@@ -407,13 +407,16 @@ type sources struct {
 }
 
 func newSources(bombBytes int64) *sources {
-	var bomb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
-	zeros := make([]byte, 1<<20)
-	for range bombBytes >> 20 {
-		zw.Write(zeros)
-	}
+	// A gzip file may hold many members, which decompress one after the
+	// other: one member of 1 MiB of zeros, repeated, is a bomb of any size
+	// made in no time.
+	var member, bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
+	zw.Write(make([]byte, 1<<20))
 	zw.Close()
+	for range bombBytes >> 20 {
+		bomb.Write(member.Bytes())
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/endless/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -701,10 +704,10 @@ func stormMain() int {
 		return 2
 	}
 	addr := os.Getenv(addrEnv)
-	ctx, stop := context.WithTimeout(context.Background(), cfg.Duration)
-	defer stop()
 	src := newSources(cfg.BombBytes)
 	defer src.Close()
+	ctx, stop := context.WithTimeout(context.Background(), cfg.Duration)
+	defer stop()
 	base := "http://" + addr
 	out := stormOutput{Outcomes: map[string]map[string]int{}}
 	var mu sync.Mutex
