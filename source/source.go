@@ -4,6 +4,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Options struct {
 	// MaxInlineBytes caps the decoded bytes of a data: URL; zero means
 	// DefaultMaxInlineBytes.
 	MaxInlineBytes int64
+	// Stall cuts a fetch whose body sends nothing for this long; zero
+	// means DefaultStall.
+	Stall time.Duration
 	// Resolver looks up the hosts of http(s) URLs; nil means
 	// net.DefaultResolver. The guard checks the addresses it returns as
 	// they are dialled, so a resolver cannot get around it.
@@ -74,6 +78,10 @@ type Options struct {
 	DenyDirs []string
 }
 
+// DefaultStall is how long a source may send nothing before its fetch is
+// cut.
+const DefaultStall = time.Minute
+
 // DefaultMaxInlineBytes is the default cap of a data: URL's decoded bytes.
 const DefaultMaxInlineBytes = 1 << 20
 
@@ -87,6 +95,7 @@ type Opener struct {
 	// guard is nil when private addresses are allowed.
 	guard   *guard
 	timeout time.Duration
+	stall   time.Duration
 	roots   []string
 	// dialer is the transport's, kept so that tests can make sure that
 	// nothing past the guard leaves loopback.
@@ -133,7 +142,7 @@ func New(o Options) (*Opener, error) {
 		// server's. Accept-Encoding: identity is sent too (see fetch).
 		DisableCompression: true,
 	}
-	f := &Opener{opts: o, guard: g, timeout: o.Timeout, roots: roots, deny: deny, dialer: dialer}
+	f := &Opener{opts: o, guard: g, timeout: o.Timeout, stall: cmp.Or(o.Stall, DefaultStall), roots: roots, deny: deny, dialer: dialer}
 	if f.timeout == 0 {
 		f.timeout = 15 * time.Minute
 	}
@@ -313,7 +322,9 @@ func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 	}
 	redirected := new(bool)
 	ctx = context.WithValue(ctx, redirectedKey{}, redirected)
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	ctx, stalled := context.WithCancelCause(ctx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, f.timeout)
+	cancel := func() { cancelTimeout(); stalled(nil) }
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		cancel()
@@ -341,8 +352,12 @@ func (f *Opener) fetch(ctx context.Context, u *url.URL) (*Source, error) {
 		cancel()
 		return nil, fmt.Errorf("%w: the server announced %d bytes, the cap is %d", ErrTooLarge, resp.ContentLength, f.opts.MaxBytes)
 	}
+	b := &body{ReadCloser: resp.Body, cancel: cancel, ctx: ctx, stall: f.stall}
+	// A source that stops sending is cut long before the fetch timeout:
+	// it would hold a stage slot and its spool room for all of it.
+	b.timer = time.AfterFunc(f.stall, func() { stalled(errStalled{f.stall}) })
 	return &Source{
-		Body:        &body{ReadCloser: resp.Body, cancel: cancel},
+		Body:        b,
 		Size:        resp.ContentLength,
 		ContentType: resp.Header.Get("Content-Type"),
 		Name:        nameFrom(resp.Header.Get("Content-Disposition"), resp.Request.URL),
@@ -431,19 +446,38 @@ func (l lookupFailure) Unwrap() error { return l.err }
 type body struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	ctx    context.Context
+	// timer cuts the fetch when no byte has come for stall.
+	timer *time.Timer
+	stall time.Duration
 }
+
+// errStalled: the source sent nothing for a while; a timeout to callers.
+type errStalled struct{ after time.Duration }
+
+func (e errStalled) Error() string {
+	return fmt.Sprintf("the source sent nothing for %v", e.after)
+}
+func (errStalled) Unwrap() error { return context.DeadlineExceeded }
 
 // Read reports a connection that fails mid-body as ErrUnreachable, without
 // its addresses: the error reaches the caller through the spool.
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.stall)
+	}
 	if err != nil && err != io.EOF {
+		if cause, ok := context.Cause(b.ctx).(errStalled); ok {
+			return n, cause
+		}
 		err = fmt.Errorf("%w: %w", ErrUnreachable, addrless(err))
 	}
 	return n, err
 }
 
 func (b *body) Close() error {
+	b.timer.Stop()
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err

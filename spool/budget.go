@@ -81,16 +81,14 @@ func (b *Budget) Release(n int64) {
 	b.sem.Release(n)
 }
 
-// Reader returns r counted against the budget: bytes read beyond what is
-// already reserved are reserved as they arrive, in steps, waiting up to
-// wait in all. Release the Reservation's Held bytes when the spool is
-// gone.
-func (b *Budget) Reader(ctx context.Context, r io.Reader, reserved int64, wait time.Duration) *Reservation {
-	return &Reservation{b: b, ctx: ctx, r: r, held: reserved, deadline: time.Now().Add(wait)}
+// Reader returns r counted against the budget: its bytes are reserved as
+// they arrive, in steps, waiting up to wait in all. Release the
+// Reservation when the spool is gone.
+func (b *Budget) Reader(ctx context.Context, r io.Reader, wait time.Duration) *Reservation {
+	return &Reservation{b: b, ctx: ctx, r: r, deadline: time.Now().Add(wait)}
 }
 
-// reserveStep is how much a Reservation reserves at a time when the size
-// is not known up front.
+// reserveStep is how much a Reservation reserves at a time.
 const reserveStep = 1 << 20
 
 // Reservation is a reader whose bytes are reserved in a Budget.

@@ -42,14 +42,14 @@ func TestBudget(t *testing.T) {
 func TestReservation(t *testing.T) {
 	ctx := context.Background()
 	b := NewBudget(3 * reserveStep)
-	r := b.Reader(ctx, bytes.NewReader(make([]byte, 2*reserveStep+1)), 0, 0)
+	r := b.Reader(ctx, bytes.NewReader(make([]byte, 2*reserveStep+1)), 0)
 	if n, err := io.Copy(io.Discard, r); err != nil || n != 2*reserveStep+1 {
 		t.Fatalf("within the budget: %d %v", n, err)
 	}
 	if held := b.InUse(); held != 3*reserveStep {
 		t.Errorf("%d bytes held, want %d", held, 3*reserveStep)
 	}
-	over := b.Reader(ctx, bytes.NewReader(make([]byte, 10)), 0, 0)
+	over := b.Reader(ctx, bytes.NewReader(make([]byte, 10)), 0)
 	if _, err := io.Copy(io.Discard, over); !errors.Is(err, ErrBusy) {
 		t.Errorf("over the budget: %v, want ErrBusy", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/filestage/filestage/spool"
 )
 
 // BusyWait is how long a stage call waits for a free slot, or for spool
@@ -54,18 +56,17 @@ func busy(why string) *Error {
 		Fix: "Call the tool again in a few seconds; if it keeps happening, stage fewer or smaller files at once."}
 }
 
-// spoolReader counts a source's bytes against the spool budget: all of
-// them at once when the source says how many, else as they arrive.
+// spoolReader counts a source's bytes against the spool budget as they
+// arrive. Nothing is reserved on a source's word: a source announcing a
+// large size and then sending slowly would hold the room it named for
+// nothing. One announcing more than the whole budget is refused at once.
 func (s *Service) spoolReader(ctx context.Context, src io.Reader, size int64) (r io.Reader, release func(), err error) {
 	if s.Spool == nil {
 		return src, func() {}, nil
 	}
-	reserved := max(size, 0)
-	if reserved > 0 {
-		if err := s.Spool.Reserve(ctx, reserved, BusyWait); err != nil {
-			return nil, nil, err
-		}
+	if size > s.Spool.Limit() {
+		return nil, nil, fmt.Errorf("%w: the source announced %d bytes, more than the whole budget of %d", spool.ErrBusy, size, s.Spool.Limit())
 	}
-	res := s.Spool.Reader(ctx, src, reserved, BusyWait)
+	res := s.Spool.Reader(ctx, src, BusyWait)
 	return res, res.Release, nil
 }

@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/spool"
 )
 
@@ -107,4 +109,33 @@ func TestSpoolBudget(t *testing.T) {
 			f.spoolEmpty(t)
 		})
 	}
+}
+
+// TestStalledSourceIsCut: a source that stops sending is cut after the
+// stall limit, long before the fetch timeout, with nothing left behind.
+func TestStalledSourceIsCut(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	f := newFixtureWith(t, &fakeProvider{}, 1<<20, func(s *Service) {
+		s.Sources = newOpener(t, source.Options{AllowPrivate: true, MaxBytes: 1 << 20, Timeout: time.Minute, Stall: 300 * time.Millisecond})
+	})
+	start := time.Now()
+	e := errorOf(t, f.call(t, StageName, map[string]any{"url": srv.URL + "/f.bin", "toolSlug": "GMAIL_SEND_EMAIL"}))
+	if e.Slug != "SOURCE_TIMEOUT" || !strings.Contains(e.Message, "sent nothing") {
+		t.Errorf("got %s (%s), want SOURCE_TIMEOUT saying the source sent nothing", e.Slug, e.Message)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("cut after %v", took)
+	}
+	f.spoolEmpty(t)
 }

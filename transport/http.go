@@ -63,8 +63,7 @@ type HTTP struct {
 	sessions   *sessions
 	stateless  bool
 	// bodies bounds the memory of the MCP request bodies held at once.
-	bodies  *semaphore.Weighted
-	maxBody int64
+	bodies *semaphore.Weighted
 }
 
 // NewHTTP builds the HTTP handler for s.
@@ -116,7 +115,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	if maxBody <= 0 {
 		maxBody = 8 << 20
 	}
-	h.maxBody, h.bodies = maxBody, semaphore.NewWeighted(bodyMemory(maxBody))
+	h.bodies = semaphore.NewWeighted(bodyMemory(maxBody))
 	guard := func(next http.Handler) http.Handler {
 		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
 	}
@@ -277,7 +276,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	}
 	limited := newConnLimit(ln, maxConns, refused)
 	if o.rate == (bodyRate{}) {
-		o.rate = bodyRate{grace: bodyGrace, min: MinBodyRate}
+		o.rate = bodyRate{grace: bodyGrace, min: MinBodyRate, credit: maxBodyCredit}
 	}
 	srv := &http.Server{
 		Handler:           bounded(h, o.rate, refused),

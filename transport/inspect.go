@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
 )
 
 // inspect reads each POST body once (mcp-go reads bodies whole anyway)
@@ -26,33 +28,29 @@ import (
 // another there. modern says the endpoint can carry 2026-07-28 requests.
 func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
+		switch {
+		case r.Method == http.MethodPost:
+		case streamable && !h.stateless && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+			h.sessionRequest(next, w, r)
+			return
+		default:
 			next.ServeHTTP(w, r)
 			return
 		}
 		// The body is held in memory until the call ends (mcp-go reads
-		// bodies whole): room for it is taken first, so that many large
-		// bodies at once cannot exhaust the memory.
-		hold := h.maxBody
-		if r.ContentLength >= 0 {
-			hold = min(r.ContentLength, h.maxBody)
-		}
-		wait, cancel := context.WithTimeout(r.Context(), bodyWait)
-		err := h.bodies.Acquire(wait, hold)
-		cancel()
-		if err != nil {
+		// bodies whole). Past a small allowance, room for its bytes is
+		// taken from the budget as they arrive, so that many large bodies
+		// at once cannot exhaust the memory, and a body announced but
+		// never sent holds nothing.
+		held := &heldBody{r: r.Body, sem: h.bodies, ctx: r.Context()}
+		defer held.release()
+		body, err := io.ReadAll(held)
+		switch {
+		case errors.Is(err, errBodyBudget):
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "busy: the request bodies being handled fill the server's memory budget for them; try again in a few seconds", http.StatusServiceUnavailable)
 			return
-		}
-		defer func() { h.bodies.Release(hold) }()
-		body, err := io.ReadAll(r.Body)
-		if n := int64(len(body)); err == nil && n < hold {
-			// A body sent without a length is held at its size.
-			h.bodies.Release(hold - n)
-			hold = n
-		}
-		if err != nil {
+		case err != nil:
 			status := http.StatusBadRequest
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				status = http.StatusRequestEntityTooLarge
@@ -72,7 +70,13 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
 		}
-		json.Unmarshal(body, &msg) // a body mcp-go cannot read either leaves Method empty
+		if err := json.Unmarshal(body, &msg); err != nil {
+			// The SSE transport would read the first JSON value and ignore
+			// the rest: an initialize with a tail would pass this check
+			// unread. Streamable HTTP refuses such bodies anyway.
+			rpcError(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "the body is not one JSON-RPC message: "+err.Error())
+			return
+		}
 		switch msg.Method {
 		case string(mcp.MethodInitialize):
 			if len(body) > MaxInitializeBytes {
@@ -80,11 +84,15 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 					"initialize is "+strconv.Itoa(len(body))+" bytes; the limit is "+strconv.Itoa(MaxInitializeBytes)+": send a short clientInfo and only the capabilities the client has")
 				return
 			}
-			if streamable && !h.stateless && !h.sessions.admit() {
-				w.Header().Set("Retry-After", "30")
-				rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR,
-					"too many sessions are open, all of them in use (--max-sessions): close one you no longer need (DELETE "+PathMCP+"), or try again later")
-				return
+			if streamable && !h.stateless && mintsSession(r, body) {
+				release, ok := h.sessions.admit()
+				if !ok {
+					w.Header().Set("Retry-After", "30")
+					rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR,
+						"too many sessions are open, all of them in use (--max-sessions): close one you no longer need (DELETE "+PathMCP+"), or try again later")
+					return
+				}
+				defer release()
 			}
 		case string(mcp.MethodNotificationCancelled):
 			if streamable && !h.scopedCancel(r, body) {
@@ -98,6 +106,93 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sessionRequest lets a GET stream or a DELETE through only for a live
+// session. mcp-go serves a GET stream without asking whether it knows the
+// session, and mints a session for one that names none, past any cap.
+// Each session may hold one stream, and holding one is using it.
+func (h *HTTP) sessionRequest(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get(server.HeaderKeySessionID)
+	if id == "" {
+		http.Error(w, "Mcp-Session-Id is required: initialize a session first", http.StatusBadRequest)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		if !h.sessions.isLive(id) {
+			http.Error(w, "Session not found", http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+		return
+	}
+	end, status := h.sessions.openStream(id)
+	if status != 0 {
+		http.Error(w, map[int]string{http.StatusNotFound: "Session not found", http.StatusConflict: "this session already has a stream open (GET " + PathMCP + ")"}[status], status)
+		return
+	}
+	defer end()
+	next.ServeHTTP(w, r)
+}
+
+// mintsSession reports whether mcp-go will open a session for an
+// initialize: a JSON body of the legacy protocol era, read as mcp-go reads
+// it. Others must not take a place (or end a session to make one).
+func mintsSession(r *http.Request, body []byte) bool {
+	if t, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || t != "application/json" {
+		return false
+	}
+	var era struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	json.Unmarshal(body, &era) // as mcp-go: a _meta it cannot read is no era
+	return !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) && !mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion())
+}
+
+// errBodyBudget: the body memory budget had no room within bodyWait.
+var errBodyBudget = errors.New("the request body memory budget is used up")
+
+// freeBodyBytes is what a request body may hold without taking from the
+// budget: JSON-RPC messages are small, and must not queue behind large
+// ones. Connections are capped, and so is this.
+const freeBodyBytes = 64 << 10
+
+// heldBody reserves room in the body budget for the bytes it reads past
+// freeBodyBytes, in steps, waiting up to bodyWait in all.
+type heldBody struct {
+	r        io.Reader
+	sem      *semaphore.Weighted
+	ctx      context.Context
+	read     int64
+	held     int64
+	deadline time.Time
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	if need := b.read - freeBodyBytes - b.held; need > 0 {
+		if b.deadline.IsZero() {
+			b.deadline = time.Now().Add(bodyWait)
+		}
+		step := max(freeBodyBytes, need)
+		ctx, cancel := context.WithDeadline(b.ctx, b.deadline)
+		rerr := b.sem.Acquire(ctx, step)
+		cancel()
+		if rerr != nil {
+			return 0, errBodyBudget
+		}
+		b.held += step
+	}
+	return n, err
+}
+
+func (b *heldBody) release() {
+	if b.held > 0 {
+		b.sem.Release(b.held)
+	}
 }
 
 // scopedCancel reports whether mcp-go will look up the call a cancel names

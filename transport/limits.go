@@ -182,37 +182,55 @@ func (l *connLimit) open() int {
 // ErrSlowBody is a request body cut for arriving slower than MinBodyRate.
 var ErrSlowBody = fmt.Errorf("the request body arrived slower than %d bytes a second", MinBodyRate)
 
-// bounded enforces the body rate on every request and releases the
-// connection of every refused one at once. net/http reads up to 256 KiB
-// of a body the handler left unread before it sends the answer, so a 401
-// to a client that trickles its body would wait on the trickle; a read
-// deadline of now ends that read, and the connection is closed after the
-// answer.
+// bounded enforces the body rate and the write timeout on every request,
+// and releases at once the connection of every request whose body it will
+// not read. net/http reads up to 256 KiB of a body the handler left unread
+// before it sends the answer, whatever the answer: a client trickling a
+// body (or announcing one it never sends) would hold the connection. A
+// read deadline of now ends that read, and the connection is closed after
+// the answer.
 func bounded(next http.Handler, rate bodyRate, refused *refusals) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		b := &rateBody{rc: rc, start: time.Now(), rate: rate, refused: refused}
+		b := &rateBody{rc: rc, base: time.Now().Add(rate.grace), rate: rate, refused: refused}
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			b.done = true
 		} else {
+			// Armed now, for whatever reads the body first: the handler,
+			// or net/http discarding what the handler left.
+			rc.SetReadDeadline(b.base)
 			b.body, r.Body = r.Body, b
 		}
 		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused}, r)
+		// net/http writes what is buffered once the handler returns.
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	})
 }
 
+// writeTimeout bounds each write to a client: one that stops reading its
+// answer or its stream is cut, and whatever waited on it (the calls of an
+// SSE session whose events queue behind it, say) is released.
+const writeTimeout = 30 * time.Second
+
+// maxBodyCredit is how far ahead of the floor a body may get: bytes sent
+// fast early do not buy a stall later.
+const maxBodyCredit = 30 * time.Second
+
 // bodyRate is the floor a request body's rate must stay above after a
-// grace period: MinBodyRate and bodyGrace, but for tests.
+// grace period, and the credit a fast start buys: MinBodyRate, bodyGrace
+// and maxBodyCredit, but for tests.
 type bodyRate struct {
-	grace time.Duration
-	min   int64
+	grace  time.Duration
+	min    int64
+	credit time.Duration
 }
 
 // rateBody is a request body that must keep arriving.
 type rateBody struct {
-	body    io.ReadCloser
-	rc      *http.ResponseController
-	start   time.Time
+	body io.ReadCloser
+	rc   *http.ResponseController
+	// base is when the body's bytes started to be due at the floor's rate.
+	base    time.Time
 	rate    bodyRate
 	read    int64
 	refused *refusals
@@ -227,9 +245,13 @@ func (b *rateBody) Read(p []byte) (int, error) {
 	if b.done || b.cut {
 		return b.body.Read(p)
 	}
-	// The next bytes are due when the average since the grace would fall
-	// below the floor.
-	due := b.start.Add(b.rate.grace + time.Duration(b.read)*time.Second/time.Duration(b.rate.min))
+	// The next bytes are due when the average would fall below the floor;
+	// credit beyond maxBodyCredit is forfeited.
+	due := b.base.Add(time.Duration(b.read) * time.Second / time.Duration(b.rate.min))
+	if limit := time.Now().Add(b.rate.credit); due.After(limit) {
+		b.base = b.base.Add(-due.Sub(limit))
+		due = limit
+	}
 	b.rc.SetReadDeadline(due)
 	n, err := b.body.Read(p)
 	b.read += int64(n)
@@ -253,8 +275,8 @@ func (b *rateBody) Read(p []byte) (int, error) {
 
 func (b *rateBody) Close() error { return b.body.Close() }
 
-// cutWriter closes the connection of a refused request whose body was not
-// read to its end, without reading the rest.
+// cutWriter closes the connection of a request whose body was not read to
+// its end, without reading the rest, and bounds each write.
 type cutWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
@@ -266,7 +288,7 @@ type cutWriter struct {
 func (w *cutWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
-		if (code >= 400 && !w.body.done) || w.body.cut {
+		if !w.body.done || w.body.cut {
 			w.rc.SetReadDeadline(time.Now())
 			w.Header().Set("Connection", "close")
 		}
@@ -281,6 +303,7 @@ func (w *cutWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return w.ResponseWriter.Write(p)
 }
 
@@ -289,6 +312,7 @@ func (w *cutWriter) Flush() {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	w.rc.Flush()
 }
 

@@ -106,6 +106,9 @@ func TestRefusalReleasesConnection(t *testing.T) {
 		{"unknown path", "POST", "/nowhere", nil, false, 404},
 		{"wrong method on /healthz", "POST", PathHealth, nil, false, 405},
 		{"over the body cap", "POST", PathMCP, auth, false, 413},
+		// An answer that is no refusal releases an unread body too.
+		{"a body /healthz never reads", "GET", PathHealth, nil, false, 200},
+		{"a body a redirect never reads", "POST", "/a/../mcp", nil, false, 307},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +145,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 	})
 	h := NewHTTP(s, HTTPOptions{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { h.CloseSessions(context.Background()) })
-	addr := serveHTTP(t, h, ServeOptions{rate: bodyRate{grace: 300 * time.Millisecond, min: 1000}})
+	addr := serveHTTP(t, h, ServeOptions{rate: bodyRate{grace: 300 * time.Millisecond, min: 1000, credit: 500 * time.Millisecond}})
 
 	t.Run("trickle", func(t *testing.T) {
 		c := rawRequest(t, addr, "POST", PathMCP, nil, 10000, 10)
@@ -165,6 +168,17 @@ func TestSlowBodyIsCut(t *testing.T) {
 		io.Copy(io.Discard, c) // until the server closes it
 		if took := time.Since(start); took > 3*time.Second {
 			t.Errorf("a 10 B/s body held the connection %v", took)
+		}
+	})
+	t.Run("fast start, then a stall", func(t *testing.T) {
+		// 50 KB at once is 50 s of credit at 1000 B/s; only 500 ms of
+		// it counts.
+		c := rawRequest(t, addr, "POST", PathMCP, nil, 100000, 50000)
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, c)
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("a stalled body held the connection %v on credit", took)
 		}
 	})
 	t.Run("long call after the body", func(t *testing.T) {
@@ -238,23 +252,32 @@ func TestMaxConnections(t *testing.T) {
 	})
 }
 
-// TestBodyMemory: the MCP request bodies held at once have a memory budget;
-// a body that does not fit waits briefly, then is refused with 503.
+// TestBodyMemory: the MCP request bodies held at once have a memory budget,
+// taken as their bytes arrive past a small allowance: a large body that
+// does not fit waits briefly, then is refused with 503, while small
+// messages pass, and a body announced but not sent holds nothing.
 func TestBodyMemory(t *testing.T) {
-	h := NewHTTP(server.NewMCPServer("t", "1"), HTTPOptions{MaxBodyBytes: 1000, Logger: slog.New(slog.DiscardHandler)})
+	h := NewHTTP(server.NewMCPServer("t", "1"), HTTPOptions{MaxBodyBytes: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { h.CloseSessions(context.Background()) })
-	h.bodies = semaphore.NewWeighted(1500)
+	h.bodies = semaphore.NewWeighted(2 * freeBodyBytes)
 	addr := serveHTTP(t, h, ServeOptions{})
-	held := rawRequest(t, addr, "POST", PathMCP, nil, 1000, 10) // held while it arrives
-	time.Sleep(100 * time.Millisecond)
-	c := rawRequest(t, addr, "POST", PathMCP, nil, 1000, 10)
+	for range 3 {
+		rawRequest(t, addr, "POST", PathMCP, nil, 1<<20, 0) // announced, not sent
+	}
+	held := rawRequest(t, addr, "POST", PathMCP, nil, 1<<20, 3*freeBodyBytes) // takes the budget
+	time.Sleep(200 * time.Millisecond)
+	if resp := do(t, http.MethodPost, "http://"+addr+PathMCP, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("a small message while the budget is full: %s", resp.Status)
+	}
+	c := rawRequest(t, addr, "POST", PathMCP, nil, 1<<20, 3*freeBodyBytes)
 	status, _, err := answerThenClose(c, 5*time.Second)
 	if err != nil || status != http.StatusServiceUnavailable {
-		t.Errorf("a body over the memory budget: %d %v, want 503", status, err)
+		t.Errorf("a large body over the memory budget: %d %v, want 503", status, err)
 	}
 	held.Close()
-	time.Sleep(100 * time.Millisecond)
-	if resp := do(t, http.MethodPost, "http://"+addr+PathMCP, nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("once the budget is free: %s", resp.Status)
+	time.Sleep(200 * time.Millisecond)
+	c = rawRequest(t, addr, "POST", PathMCP, nil, 3*freeBodyBytes, 3*freeBodyBytes)
+	if status, _, err := answerThenClose(c, 5*time.Second); err != nil || status == http.StatusServiceUnavailable {
+		t.Errorf("a large body once the budget is free: %d %v", status, err)
 	}
 }

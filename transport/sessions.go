@@ -47,12 +47,15 @@ type sessions struct {
 	mu   sync.Mutex
 	live map[string]*sessionState
 	sse  int
-	stop chan struct{}
+	// pending counts initializes admitted but not yet answered.
+	pending int
+	stop    chan struct{}
 }
 
 type sessionState struct {
-	created time.Time
-	used    bool
+	created   time.Time
+	used      bool
+	streaming bool
 }
 
 func newSessions(max int, end func(string)) *sessions {
@@ -64,32 +67,58 @@ func newSessions(max int, end func(string)) *sessions {
 	return s
 }
 
-// admit makes room for a new session: at the cap, the oldest session that
-// has made no request since its initialize is ended to make it, so that
-// sessions opened only to hold a place cannot lock newcomers out. It
-// reports false when every session is in use.
-func (s *sessions) admit() bool {
+// admit makes room for a session being initialized: at the cap, the
+// oldest session that has made no request since its initialize is ended
+// to make it, so that sessions opened only to hold a place cannot lock
+// newcomers out. The place is held until release, called once the
+// initialize is answered (the session then counts itself). It reports
+// false when every session is in use.
+func (s *sessions) admit() (release func(), ok bool) {
 	s.mu.Lock()
-	if len(s.live)+s.sse < s.max {
-		s.mu.Unlock()
-		return true
-	}
 	var oldest string
-	var at time.Time
-	for id, st := range s.live {
-		if !st.used && (oldest == "" || st.created.Before(at)) {
-			oldest, at = id, st.created
+	if len(s.live)+s.sse+s.pending >= s.max {
+		var at time.Time
+		for id, st := range s.live {
+			if !st.used && (oldest == "" || st.created.Before(at)) {
+				oldest, at = id, st.created
+			}
 		}
-	}
-	if oldest != "" {
+		if oldest == "" {
+			s.mu.Unlock()
+			return nil, false
+		}
 		delete(s.live, oldest)
 	}
+	s.pending++
 	s.mu.Unlock()
-	if oldest == "" {
-		return false
+	if oldest != "" {
+		s.end(oldest)
 	}
-	s.end(oldest)
-	return true
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		s.pending--
+		s.mu.Unlock()
+	}), true
+}
+
+// openStream marks a session as holding its one GET stream, and as used;
+// the status says why not (404: no such session, 409: it has one).
+func (s *sessions) openStream(id string) (end func(), status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.live[id]
+	switch {
+	case !ok:
+		return nil, http.StatusNotFound
+	case st.streaming:
+		return nil, http.StatusConflict
+	}
+	st.used, st.streaming = true, true
+	return func() {
+		s.mu.Lock()
+		st.streaming = false
+		s.mu.Unlock()
+	}, 0
 }
 
 // Generate mints the ID of a session being initialized.
@@ -145,7 +174,7 @@ func (s *sessions) isLive(id string) bool {
 func (s *sessions) openSSE() (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.live)+s.sse >= s.max {
+	if len(s.live)+s.sse+s.pending >= s.max {
 		return nil, false
 	}
 	s.sse++

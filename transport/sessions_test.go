@@ -31,6 +31,13 @@ func TestSessionCap(t *testing.T) {
 	squatter := c.session(t)
 	time.Sleep(10 * time.Millisecond) // a creation time of its own
 	unused := c.session(t)
+	// An initialize that opens no session (2026-07-28 has none) takes no
+	// place, and ends no session to make one.
+	modern := rpcClient{url: c.url, version: mcp.LATEST_PROTOCOL_VERSION}
+	modern.post(t, "", "initialize", "", `"id":1,`, `"protocolVersion":"`+modern.version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}`).Body.Close()
+	if h := srv.Config.Handler.(*HTTP); !h.sessions.isLive(squatter) {
+		t.Error("a 2026-07-28 initialize ended a session to make room it does not take")
+	}
 	newcomer := c.session(t) // replaces the squatter
 	if got := status(squatter); got != http.StatusNotFound {
 		t.Errorf("the oldest unused session after a newcomer took its place: %d, want 404", got)
@@ -81,6 +88,17 @@ func TestInitializeCap(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("SSE: %s, want 413", resp.Status)
 	}
+	// mcp-go's SSE transport reads the first JSON value and ignores the
+	// rest: a small initialize followed by anything must not pass as one.
+	small := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + c.version + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	resp, err = http.Post(srv.URL+endpoint, "application/json", strings.NewReader(small+` {"pad":"`+strings.Repeat("x", 2*MaxInitializeBytes)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("SSE initialize with a tail: %s, want 400", resp.Status)
+	}
 }
 
 // TestMadeUpSessions: only session IDs filestage minted are served; mcp-go
@@ -100,6 +118,40 @@ func TestMadeUpSessions(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("the real session: %s", resp.Status)
+	}
+	// mcp-go alone serves a GET stream for any session, and mints one for
+	// a GET that names none, past any cap.
+	get := func(id string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", c.version)
+		if id != "" {
+			req.Header.Set(server.HeaderKeySessionID, id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for id, want := range map[string]int{"made-up": http.StatusNotFound, "": http.StatusBadRequest} {
+		resp := get(id)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET with session %q: %s, want %d", id, resp.Status, want)
+		}
+	}
+	if n := srv.Config.Handler.(*HTTP).sessions.count(); n != 1 {
+		t.Errorf("%d sessions live, want 1", n)
+	}
+	stream := get(real)
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		t.Errorf("GET for the real session: %s", stream.Status)
+	}
+	if resp := get(real); resp.StatusCode != http.StatusConflict {
+		t.Errorf("a second GET stream for one session: %s, want 409", resp.Status)
+		resp.Body.Close()
 	}
 }
 
@@ -177,18 +229,25 @@ func TestCancelShapes(t *testing.T) {
 			return `"method":"notifications\/cancelled","paramſ":{"requestId":7,"x":` + v + `}`
 		},
 	}
+	versions := []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION}
 	for _, stateless := range []bool{false, true} {
-		for _, version := range []string{mcp.LATEST_LEGACY_PROTOCOL_VERSION, mcp.LATEST_PROTOCOL_VERSION} {
-			name := map[bool]string{false: "stateful", true: "stateless"}[stateless] + "/" + version
+		// The victim's call and the attacker's cancel each in either
+		// version: a sessionless (2026-07-28) call is what a cancel that
+		// mcp-go reads as sessionless would reach, whatever session the
+		// attacker's own legacy headers name.
+		for _, pair := range [][2]string{{versions[0], versions[0]}, {versions[1], versions[1]}, {versions[1], versions[0]}, {versions[0], versions[1]}} {
+			victimVersion, version := pair[0], pair[1]
+			name := map[bool]string{false: "stateful", true: "stateless"}[stateless] + "/victim " + victimVersion + "/attacker " + version
 			t.Run(name, func(t *testing.T) {
 				s, calls, release := waitServer()
 				srv := newAccessServer(t, s, HTTPOptions{Stateless: stateless})
 				c := rpcClient{url: srv.URL + PathMCP, version: version}
-				victim, attacker := c.session(t), c.session(t)
+				v := rpcClient{url: srv.URL + PathMCP, version: victimVersion}
+				victim, attacker := v.session(t), c.session(t)
 				answered := make(chan struct{})
 				go func() {
 					defer close(answered)
-					c.post(t, victim, "tools/call", "wait", `"id":7,`, `"name":"wait","arguments":{}`).Body.Close()
+					v.post(t, victim, "tools/call", "wait", `"id":7,`, `"name":"wait","arguments":{}`).Body.Close()
 				}()
 				call := <-calls
 				for _, field := range fields {
