@@ -172,13 +172,6 @@ func (l *connLimit) track(c net.Conn, s http.ConnState) {
 	}
 }
 
-// open is how many connections are held.
-func (l *connLimit) open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}
-
 // ErrSlowBody is a request body cut for arriving slower than MinBodyRate.
 var ErrSlowBody = fmt.Errorf("the request body arrived slower than %d bytes a second", MinBodyRate)
 
