@@ -294,3 +294,31 @@ func countFiles(dir string) int {
 	})
 	return n
 }
+
+// TestDataDirIsNeverASource: the README's FILESTAGE_FILE_ROOTS="$HOME"
+// with the data directory under it: start-up warns, and nothing in the
+// data directory (the signing key, the objects, other calls' spools) can
+// be staged, through the real server over stdio, while a file beside it
+// can.
+func TestDataDirIsNeverASource(t *testing.T) {
+	home := t.TempDir()
+	data := filepath.Join(home, ".local", "share", "filestage")
+	s := start(t, map[string]string{"FILESTAGE_DATA_DIR": data, "FILESTAGE_FILE_ROOTS": home})
+	if !strings.Contains(s.logs.String(), "contains the data directory") {
+		t.Errorf("no start-up warning:\n%s", s.logs)
+	}
+	c := transports[0].connect(t, s, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	os.WriteFile(filepath.Join(home, "notes.txt"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(data, "tmp", ".spool-other-call"), []byte("theirs"), 0o600)
+	os.Symlink(filepath.Join(data, "secret"), filepath.Join(home, "key-link"))
+	for _, p := range []string{filepath.Join(data, "secret"), filepath.Join(data, "tmp", ".spool-other-call"), filepath.Join(home, "key-link"), data} {
+		res := call(t, c, "stage_connector_file", map[string]any{"url": "file://" + filepath.ToSlash(p), "toolSlug": "GMAIL_SEND_EMAIL"})
+		if e := toolError(t, res); e.Slug != "SOURCE_REFUSED" && e.Slug != "SOURCE_NOT_A_FILE" {
+			t.Errorf("%s: %s (%s), want SOURCE_REFUSED", p, e.Slug, e.Message)
+		}
+	}
+	res := call(t, c, "stage_connector_file", map[string]any{"url": "file://" + filepath.ToSlash(filepath.Join(home, "notes.txt")), "toolSlug": "GMAIL_SEND_EMAIL"})
+	if out := decode[schema.StageResponse](t, res); out.MD5 != md5hex([]byte("mine")) {
+		t.Errorf("a file beside the data directory: %+v", out)
+	}
+}
