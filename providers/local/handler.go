@@ -98,8 +98,6 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, ErrObjectExists):
 		failExists(w)
-	case errors.Is(err, ErrUploadInProgress):
-		fail(w, http.StatusConflict, "OperationAborted", "another upload to this URL's key is being received; nothing was stored: if it fails, try again")
 	case errors.Is(err, ErrDigestMismatch):
 		fail(w, http.StatusBadRequest, "BadDigest", "the bytes received do not match Content-MD5; nothing was stored")
 	case errors.Is(err, errShortBody):

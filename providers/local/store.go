@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/filestage/filestage/spool"
@@ -23,10 +22,6 @@ var ErrDigestMismatch = errors.New("content does not match its MD5")
 // key: stored objects are never replaced. It is also a spool.ErrExist.
 var ErrObjectExists = fmt.Errorf("an object is already stored under this key: %w", spool.ErrExist)
 
-// ErrUploadInProgress is returned when another upload of the key is being
-// received.
-var ErrUploadInProgress = errors.New("another upload of this key is being received")
-
 // store keeps objects content-addressed under dir/objects. Bytes arrive in
 // dir/tmp and are linked into place only once their MD5 is verified and
 // only if the key is free, so a key never names a partial or wrong file,
@@ -36,8 +31,6 @@ type store struct {
 	tmp     string
 	// budget, when set, bounds the disk of uploads being received.
 	budget *spool.Budget
-	// receiving holds the paths of the uploads being received.
-	receiving sync.Map
 }
 
 func openStore(dir string, budget *spool.Budget) (*store, error) {
@@ -91,13 +84,6 @@ func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, e
 	if taken(dst) {
 		return 0, ErrObjectExists
 	}
-	// One upload of a key at a time: every other would be refused once
-	// received anyway, and meanwhile hold a spool file and its room (one
-	// signed URL, many connections).
-	if _, busy := s.receiving.LoadOrStore(dst, struct{}{}); busy {
-		return 0, ErrUploadInProgress
-	}
-	defer s.receiving.Delete(dst)
 	if s.budget != nil {
 		res := s.budget.Reader(context.Background(), r, budgetWait)
 		defer res.Release() // after the spool is gone: defers run in reverse
