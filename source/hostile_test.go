@@ -500,25 +500,9 @@ func TestHostileURLs(t *testing.T) {
 			if src != nil {
 				src.Body.Close()
 			}
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %v, want %v", err, tt.want)
-			}
+			requireRefusal(t, tt, err)
 			msg := err.Error()
 			t.Log(msg)
-			if !strings.Contains(msg, tt.reason) {
-				t.Errorf("message %q does not say %q", msg, tt.reason)
-			}
-			hide := tt.hide
-			if u, perr := url.Parse(tt.url); perr == nil {
-				if a, aerr := netip.ParseAddr(u.Hostname()); aerr == nil {
-					hide = append(hide, a.WithZone("").String())
-				}
-			}
-			for _, h := range hide {
-				if strings.Contains(msg, h) {
-					t.Errorf("message %q names the address %s", msg, h)
-				}
-			}
 			if len(msg) > 400 {
 				t.Errorf("the message is %d bytes long", len(msg))
 			}

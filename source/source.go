@@ -263,28 +263,21 @@ func (f *Opener) Open(ctx context.Context, rawURL string) (*Source, error) {
 	return f.fetch(ctx, u)
 }
 
-// CheckPublic checks an http(s) URL as a fetch would before connecting,
-// for a provider that fetches URLs itself: the scheme, the host's
-// spelling, and every address the host resolves to now. A refusal is
-// ErrRefused and names the kind of address, never the address; a host
+// CheckPublic checks a URL that ParseURL accepted as a fetch would before
+// connecting, for a provider that fetches URLs itself: the scheme, the
+// host's spelling, and every address the host resolves to now. A refusal
+// is ErrRefused and names the kind of address, never the address; a host
 // that does not resolve is ErrUnreachable. With AllowPrivate it checks
-// nothing. The provider resolves the name again later and may get
-// another answer: this narrows what it can be sent to, it does not pin it.
+// nothing. The provider resolves the name again later and may get another
+// answer: this narrows what it can be sent to, it does not pin it.
 func (f *Opener) CheckPublic(ctx context.Context, u *url.URL) error {
 	if f.guard == nil {
 		return nil
 	}
+	// ParseURL checked the length, the host and credentials; it also
+	// accepts file: and data:, which a fetch does not.
 	if err := checkScheme(u); err != nil {
 		return err
-	}
-	if n := len(u.String()); n > MaxURLBytes {
-		return fmt.Errorf("%w: the URL is %d bytes, longer than the %d-byte limit", ErrScheme, n, MaxURLBytes)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%w: the URL has a user name or password (user@ before the host); filestage fetches public URLs without credentials", ErrScheme)
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("%w: the URL has no host", ErrScheme)
 	}
 	if err := f.guard.checkHost(u); err != nil {
 		return err

@@ -46,7 +46,7 @@ func (s Slots) acquire(ctx context.Context) (release func(), err error) {
 	case <-t.C:
 		return nil, busy(fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s)))
 	case <-ctx.Done():
-		return nil, &Error{Status: 499, Slug: "CANCELLED", Message: "the call was cancelled; nothing was stored", Fix: "Call the tool again if the file is still needed.", Err: ctx.Err()}
+		return nil, cancelled(ctx.Err())
 	}
 }
 

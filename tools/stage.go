@@ -158,7 +158,7 @@ func (s *Service) sourceError(err error) error {
 		Fix: "Check that the URL is reachable without authentication and try again."}
 	switch {
 	case errors.Is(err, context.Canceled):
-		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
+		return cancelled(err)
 	case errors.Is(err, spool.ErrBusy):
 		return busy("the temporary files of the stage calls running fill the spool budget (--spool-budget)")
 	case errors.Is(err, source.ErrScheme):
@@ -185,6 +185,11 @@ func (s *Service) sourceError(err error) error {
 	return e
 }
 
+// cancelled is the tool error of a call whose client cancelled it.
+func cancelled(err error) *Error {
+	return &Error{Status: 499, Slug: "CANCELLED", Message: "the call was cancelled; nothing was stored", Fix: "Call the tool again if the file is still needed.", Err: err}
+}
+
 // storageError reports a provider failure; nothing was stored for the caller.
 // What the platform said (status, slug, fix, request id) is passed on.
 func storageError(doing string, err error) error {
@@ -193,7 +198,7 @@ func storageError(doing string, err error) error {
 	var pe *providers.Error
 	switch {
 	case errors.Is(err, context.Canceled):
-		e.Status, e.Slug, e.Message, e.Fix = 499, "CANCELLED", "the call was cancelled; nothing was stored", "Call the tool again if the file is still needed."
+		return cancelled(err)
 	case errors.Is(err, providers.ErrUnsupported):
 		e.Status, e.Slug, e.Message, e.Fix = 501, "UNSUPPORTED_BY_PROVIDER", err.Error(), "Use the other tool, or run filestage with a provider that supports this."
 	case errors.As(err, &pe):

@@ -25,7 +25,7 @@ import (
 //
 // The method is read with the decoder and the struct shape mcp-go uses,
 // so that no spelling (JSON escapes, key case) reads one way here and
-// another there. modern says the endpoint can carry 2026-07-28 requests.
+// another there. streamable says the endpoint is /mcp, not SSE's /message.
 func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -142,13 +142,21 @@ func mintsSession(r *http.Request, body []byte) bool {
 	if t, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || t != "application/json" {
 		return false
 	}
+	modern, _ := modernEra(r, body) // as mcp-go: a _meta it cannot read is no era
+	return !modern
+}
+
+// modernEra reads a message's protocol era as mcp-go does: 2026-07-28 when
+// its header or its _meta says so. read is false when the _meta could not
+// be decoded, which mcp-go takes to mean no era at all.
+func modernEra(r *http.Request, body []byte) (modern, read bool) {
 	var era struct {
 		Params struct {
 			Meta *mcp.Meta `json:"_meta"`
 		} `json:"params"`
 	}
-	json.Unmarshal(body, &era) // as mcp-go: a _meta it cannot read is no era
-	return !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) && !mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion())
+	read = json.Unmarshal(body, &era) == nil
+	return mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion()), read
 }
 
 // errBodyBudget: the body memory budget had no room within bodyWait.
@@ -206,18 +214,11 @@ func (b *heldBody) release() {
 // certain is dropped. Such clients cancel a call by closing its request.
 func (h *HTTP) scopedCancel(r *http.Request, body []byte) bool {
 	id := r.Header.Get(server.HeaderKeySessionID)
-	if h.stateless || id == "" || mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || !h.sessions.isLive(id) {
+	if h.stateless || id == "" || !h.sessions.isLive(id) {
 		return false
 	}
-	var era struct {
-		Params struct {
-			Meta *mcp.Meta `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &era) != nil {
-		return false
-	}
-	return !mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion())
+	modern, read := modernEra(r, body)
+	return read && !modern
 }
 
 // markUsed keeps a streamable HTTP session that makes requests from being

@@ -401,12 +401,9 @@ func (s *server) bombSize() int64 {
 	return n
 }
 
-// sources serves what the stagers fetch.
-type sources struct {
-	*httptest.Server
-}
-
-func newSources(bombBytes int64) *sources {
+// newSources serves what the stagers fetch: endless bodies, gzip bombs of
+// bombBytes, and the good client's 1 MiB files.
+func newSources(bombBytes int64) *httptest.Server {
 	// A gzip file may hold many members, which decompress one after the
 	// other: one member of 1 MiB of zeros, repeated, is a bomb of any size
 	// made in no time.
@@ -436,7 +433,7 @@ func newSources(bombBytes int64) *sources {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(goodContent(r.URL.Path))
 	})
-	return &sources{httptest.NewServer(mux)}
+	return httptest.NewServer(mux)
 }
 
 // goodContent is 1 MiB distinct per path, so that every stage stores new

@@ -159,34 +159,14 @@ func TestConcurrentPutsOneWins(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, 2<<20)
 			s := h.slot(t, body, int64(len(body)))
-			status := make([]int, n)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range n {
-				send := body
+			bodies := make([][]byte, n)
+			for i := range bodies {
+				bodies[i] = body
 				if tt.forged(i) {
-					send = testfile.Random(len(body))
+					bodies[i] = testfile.Random(len(body))
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					req, _ := http.NewRequest(s.Method, s.URL, bytes.NewReader(send))
-					for k, v := range s.Headers {
-						req.Header.Set(k, v)
-					}
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					status[i] = resp.StatusCode
-				}()
 			}
-			close(start)
-			wg.Wait()
+			status := testfile.PutAtOnce(t, s.Method, s.URL, s.Headers, bodies)
 			won := 0
 			for i, st := range status {
 				switch {
@@ -267,6 +247,18 @@ func (r racingTemp) Keep(path string) error {
 	return r.File.Keep(path)
 }
 
+// racingReader stores the key by someone else on its first read.
+type racingReader struct {
+	r      io.ReaderAt
+	before func()
+	once   sync.Once
+}
+
+func (r *racingReader) ReadAt(p []byte, off int64) (int, error) {
+	r.once.Do(r.before)
+	return r.r.ReadAt(p, off)
+}
+
 // TestStoreOfStoredBytes is the stage path for bytes the store holds,
 // found before storing or only as the bytes are linked into place (another
 // upload of them won the race): the slot is existing, the object is left as
@@ -292,9 +284,11 @@ func TestStoreOfStoredBytes(t *testing.T) {
 			sp := spoolOf(t, body, dir)
 			return providers.Body{Data: sp, Size: sp.Size, MD5: sp.MD5, Temp: racingTemp{sp, storeFirst}}, sp
 		}},
-		// A plain body stored as another upload of its key is read is
-		// refused by that upload (one upload of a key at a time, in a
-		// process): TestConcurrentPutsOneWins.
+		{"plain body, stored as it is read", true, func(_ *testing.T, _ string, storeFirst func()) (providers.Body, io.Closer) {
+			b := plainBody(body)
+			b.Data = &racingReader{r: b.Data, before: storeFirst}
+			return b, io.NopCloser(nil)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

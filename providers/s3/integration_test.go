@@ -166,29 +166,11 @@ func TestPresignedPutIsSingleUse(t *testing.T) {
 			return []int{first, again}
 		}},
 		{"8 at once", func(t *testing.T, s providers.Slot) []int {
-			status := make([]int, 8)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range status {
-				wg.Go(func() {
-					<-start
-					req, _ := http.NewRequest(s.Method, s.URL, bytes.NewReader(data))
-					for k, v := range s.Headers {
-						req.Header.Set(k, v)
-					}
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					status[i] = resp.StatusCode
-				})
+			bodies := make([][]byte, 8)
+			for i := range bodies {
+				bodies[i] = data
 			}
-			close(start)
-			wg.Wait()
-			return status
+			return testfile.PutAtOnce(t, s.Method, s.URL, s.Headers, bodies)
 		}},
 	}
 	f := newFixture(t)
