@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/cli"
 	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/providers"
@@ -56,6 +58,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	case cfg.Command == config.CmdVersion:
 		fmt.Fprintln(stdout, "filestage", version)
+		return 0
+	case cfg.Command == config.CmdTokenNew:
+		token, line, err := auth.NewToken(cfg.TokenName, cfg.TokenScopes)
+		if err != nil {
+			fmt.Fprintf(stderr, "filestage: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stdout, "%s\n\nThe token above is shown once: give it to %s. filestage keeps only its hash.\nAdd this line to the tokens file (--tokens-file), then send filestage SIGHUP:\n\n%s\n", token, cfg.TokenName, line)
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
@@ -136,8 +146,19 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if stages == 0 {
 		stages = tools.DefaultConcurrentStages()
 	}
+	authn, err := authenticator(cfg, publicURL)
+	if err != nil {
+		return err
+	}
+	clientStages := cfg.ClientMaxStages
+	if clientStages == 0 && authn != nil && (authn.Tokens != nil || authn.OAuth != nil) {
+		// Several clients share the server: none may take all of it.
+		clientStages = max(1, stages/4)
+	}
+	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
-		Stages: tools.NewSlots(stages), Spool: spoolBudget}
+		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes,
+		Callers: tools.NewCallers(auth.Limits{Stages: clientStages, CallsPerMinute: cfg.ClientCallsPerMinute})}
 
 	switch cfg.Command {
 	case config.CmdStage:
@@ -175,11 +196,55 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		stop()
 		return errors.Join(err, <-done)
 	}
+	if authn != nil && authn.Tokens != nil {
+		// Caught from here on: SIGHUP's default is to end the process.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go reloadTokens(ctx, hup, authn.Tokens, log)
+	}
+	if authn != nil && authn.OAuth != nil {
+		log.Info("accepting OAuth access tokens", "issuers", authn.OAuth.Issuers(), "audience", authn.OAuth.Audience())
+	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
-		AuthToken: cfg.AuthToken, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
+		Auth: authn, ToolScopes: toolScopes, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
 		MaxSessions: cfg.MaxSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})
 	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log})
+}
+
+// authenticator is the authentication cfg asks for, or nil for none.
+func authenticator(cfg config.Config, publicURL string) (*auth.Authenticator, error) {
+	o := auth.Options{Token: cfg.AuthToken, TokensFile: cfg.TokensFile}
+	if cfg.Transport != config.TransportHTTP || cfg.Command != config.CmdServe {
+		return nil, nil // stdio's one client is the local user
+	}
+	if len(cfg.OAuthIssuers) > 0 {
+		audience := cfg.OAuthAudience
+		if audience == "" {
+			audience = strings.TrimSuffix(publicURL, "/") + transport.PathMCP
+		}
+		o.OAuth = &auth.OAuthOptions{Issuers: cfg.OAuthIssuers, Audience: audience,
+			IntrospectionURL: cfg.OAuthIntrospectionURL, ClientID: cfg.OAuthIntrospectionClientID, ClientSecret: cfg.OAuthIntrospectionClientSecret}
+	}
+	return auth.New(o)
+}
+
+// reloadTokens reads the tokens file again on each hangup: clients removed
+// from it are refused from then on, and their sessions end.
+func reloadTokens(ctx context.Context, hup <-chan os.Signal, t *auth.Tokens, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := t.Load(); err != nil {
+				log.Error("tokens file not reloaded; the clients stay as they were", "err", err)
+				continue
+			}
+			log.Info("tokens file reloaded", "clients", t.Count())
+		}
+	}
 }

@@ -29,6 +29,8 @@ const (
 	// CmdStage and CmdPresign run one tool call from the command line.
 	CmdStage   = "stage"
 	CmdPresign = "presign"
+	// CmdTokenNew prints a fresh named token and its tokens file line.
+	CmdTokenNew = "token new"
 )
 
 // Transports.
@@ -68,6 +70,26 @@ type Config struct {
 	// private and special-purpose ones and the machine's own addresses.
 	DenyCIDRs []netip.Prefix
 
+	// Who may call: named clients in a tokens file, OAuth 2.1 access
+	// tokens from trusted issuers, or both (and AuthToken).
+	TokensFile                     string
+	OAuthIssuers                   []string
+	OAuthAudience                  string
+	OAuthIntrospectionURL          string
+	OAuthIntrospectionClientID     string
+	OAuthIntrospectionClientSecret string
+	// ScopeStage and ScopePresign are the scopes the two tools need.
+	ScopeStage, ScopePresign string
+	// Each client's share, where its own entry sets none; zero: no limit,
+	// and for ClientMaxStages, a quarter of MaxConcurrentStages when more
+	// than one client can exist.
+	ClientMaxStages      int
+	ClientCallsPerMinute int
+
+	// TokenName and TokenScopes are token new's client and scopes.
+	TokenName   string
+	TokenScopes []string
+
 	// Source is the URL a stage or presign command reads: its argument,
 	// turned into a file:// URL when it is a path. The file's directory
 	// is added to FileRoots: a person may read the file they name.
@@ -106,6 +128,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		MaxInlineBytes: DefaultMaxInlineBytes,
 		FetchTimeout:   15 * time.Minute,
 		LogLevel:       slog.LevelInfo,
+		ScopeStage:     "files:stage",
+		ScopePresign:   "files:presign",
 	}
 	if len(args) > 0 {
 		switch args[0] {
@@ -118,6 +142,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		case CmdVersion:
 			c.Command = CmdVersion
 			return c, nil
+		case "token":
+			return c, c.tokenNew(args[1:])
 		case "help":
 			return c, ErrHelp
 		}
@@ -129,6 +155,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		if v := getenv(o.env); v != "" {
 			if err := o.value.Set(v); err != nil {
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
+			}
+			if l, ok := o.value.(*listValue); ok {
+				l.fromEnv = true // a flag replaces the environment's list
 			}
 		}
 		fs.Var(o.value, o.flag, o.help)
@@ -176,7 +205,58 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	}
 	// A token read from a secrets file often ends in a newline.
 	c.AuthToken = strings.TrimSpace(c.AuthToken)
+	c.OAuthIntrospectionClientSecret = strings.TrimSpace(c.OAuthIntrospectionClientSecret)
 	return c, c.validate()
+}
+
+// tokenNew reads token new NAME [--scopes A,B].
+func (c *Config) tokenNew(args []string) error {
+	c.Command = CmdTokenNew
+	fs := flag.NewFlagSet("filestage token new", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	scopes := fs.String("scopes", "", "comma-separated scopes the client gets (default all)")
+	if len(args) == 0 || args[0] != "new" {
+		return errors.New("usage: filestage token new NAME [--scopes files:stage,files:presign]")
+	}
+	args = args[1:]
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(positional) != 1 {
+		return errors.New("usage: filestage token new NAME [--scopes files:stage,files:presign]")
+	}
+	c.TokenName, c.TokenScopes = positional[0], list(*scopes)
+	for _, s := range c.TokenScopes {
+		if !validScope(s) {
+			return fmt.Errorf("--scopes: %q is not a scope (printable ASCII, no spaces, quotes or backslashes)", s)
+		}
+	}
+	return nil
+}
+
+// validScope reports whether s is an RFC 6749 scope-token.
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// AuthOn reports whether HTTP callers must prove who they are.
+func (c *Config) AuthOn() bool {
+	return c.AuthToken != "" || c.TokensFile != "" || len(c.OAuthIssuers) > 0
 }
 
 // list splits a comma-separated setting.
@@ -257,7 +337,17 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"max-bytes", "FILESTAGE_MAX_BYTES", "largest file accepted, e.g. 512MiB, 2GiB or a byte count", (*sizeValue)(&c.MaxBytes)},
 		{"allow-private-urls", "FILESTAGE_ALLOW_PRIVATE_URLS", "let stage_connector_file fetch loopback and private addresses (development and tests only)", (*boolValue)(&c.AllowPrivateURLs)},
 		{"stateless", "FILESTAGE_STATELESS", "http: serve streamable HTTP without sessions, so replicas behind a load balancer need no affinity (turns off the legacy SSE endpoints)", (*boolValue)(&c.Stateless)},
-		{"auth-token", "FILESTAGE_AUTH_TOKEN", "bearer token required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
+		{"auth-token", "FILESTAGE_AUTH_TOKEN", "the one bearer token of a single-client server, required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
+		{"tokens-file", "FILESTAGE_TOKENS_FILE", "file of named clients, one per line: NAME sha256:HASH [scopes=A,B] [max-stages=N] [calls-per-minute=N]; 'filestage token new NAME' prints one; re-read on SIGHUP", (*stringValue)(&c.TokensFile)},
+		{"oauth-issuer", "FILESTAGE_OAUTH_ISSUER", "http: accept OAuth 2.1 access tokens from this authorization server (issuer URL; repeat or comma-separate for several)", &listValue{vals: &c.OAuthIssuers}},
+		{"oauth-audience", "FILESTAGE_OAUTH_AUDIENCE", "audience access tokens must carry (default <public URL>/mcp, RFC 8707)", (*stringValue)(&c.OAuthAudience)},
+		{"oauth-introspection-url", "FILESTAGE_OAUTH_INTROSPECTION_URL", "RFC 7662 endpoint for opaque tokens (default the first issuer's introspection_endpoint)", (*stringValue)(&c.OAuthIntrospectionURL)},
+		{"oauth-introspection-client-id", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID", "client ID filestage introspects opaque tokens with (introspection is off without it)", (*stringValue)(&c.OAuthIntrospectionClientID)},
+		{"oauth-introspection-client-secret", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET", "that client's secret (prefer the environment variable)", (*stringValue)(&c.OAuthIntrospectionClientSecret)},
+		{"scope-stage", "FILESTAGE_SCOPE_STAGE", "scope a token needs to call stage_connector_file", (*stringValue)(&c.ScopeStage)},
+		{"scope-presign", "FILESTAGE_SCOPE_PRESIGN", "scope a token needs to call request_presigned_upload", (*stringValue)(&c.ScopePresign)},
+		{"client-max-stages", "FILESTAGE_CLIENT_MAX_STAGES", "most stage calls one client runs at once, where its tokens file entry sets none (default a quarter of --max-concurrent-stages when several clients can exist; 0 and one client: no limit)", (*intValue)(&c.ClientMaxStages)},
+		{"client-calls-per-minute", "FILESTAGE_CLIENT_CALLS_PER_MINUTE", "most tool calls one client makes per minute, where its tokens file entry sets none (default 0: no limit)", (*intValue)(&c.ClientCallsPerMinute)},
 		{"allowed-origins", "FILESTAGE_ALLOWED_ORIGINS", "comma-separated browser origins allowed besides loopback and the public URL", (*stringValue)(origins)},
 		{"file-roots", "FILESTAGE_FILE_ROOTS", "comma-separated directories whose files stage_connector_file may read as file:// URLs (default none)", (*stringValue)(roots)},
 		{"max-inline-bytes", "FILESTAGE_MAX_INLINE_BYTES", "largest data: URL accepted, decoded", (*sizeValue)(&c.MaxInlineBytes)},
@@ -300,12 +390,12 @@ func (c *Config) validate() error {
 		if c.Command != CmdServe {
 			break // commands serve nothing
 		}
-		if c.AuthToken == "" && !IsLoopback(c.Listen) {
-			return fmt.Errorf("refusing to serve MCP on %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN, or listen on 127.0.0.1", c.Listen)
+		if !c.AuthOn() && !IsLoopback(c.Listen) {
+			return fmt.Errorf("refusing to serve MCP on %s, which is not a loopback address, without authentication: set FILESTAGE_AUTH_TOKEN, FILESTAGE_TOKENS_FILE or FILESTAGE_OAUTH_ISSUER, or listen on 127.0.0.1", c.Listen)
 		}
 		// Behind a proxy the listener is loopback but the server is not.
-		if c.AuthToken == "" && public != nil && !IsLoopback(public.Host) {
-			return fmt.Errorf("refusing to serve MCP at %s, which is not a loopback address, without a bearer token: set FILESTAGE_AUTH_TOKEN", c.PublicURL)
+		if !c.AuthOn() && public != nil && !IsLoopback(public.Host) {
+			return fmt.Errorf("refusing to serve MCP at %s, which is not a loopback address, without authentication: set FILESTAGE_AUTH_TOKEN, FILESTAGE_TOKENS_FILE or FILESTAGE_OAUTH_ISSUER", c.PublicURL)
 		}
 	default:
 		return fmt.Errorf("--transport %q: use stdio or http", c.Transport)
@@ -321,6 +411,23 @@ func (c *Config) validate() error {
 	}
 	if c.MaxConnections < 0 || c.MaxSessions < 0 || c.MaxConcurrentStages < 0 {
 		return fmt.Errorf("--max-connections, --max-sessions and --max-concurrent-stages must be positive (or 0 for the default)")
+	}
+	if len(c.OAuthIssuers) > 0 && c.Transport != TransportHTTP && c.Command == CmdServe {
+		return fmt.Errorf("--oauth-issuer is for --transport http: stdio has no bearer tokens (its one client is the local user)")
+	}
+	for _, iss := range c.OAuthIssuers {
+		if u, err := url.Parse(iss); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--oauth-issuer %q: want the issuer's URL, such as https://auth.example.com", iss)
+		}
+	}
+	if c.OAuthAudience != "" && len(c.OAuthIssuers) == 0 {
+		return fmt.Errorf("--oauth-audience needs --oauth-issuer")
+	}
+	if (c.OAuthIntrospectionClientID != "") != (c.OAuthIntrospectionClientSecret != "") {
+		return fmt.Errorf("--oauth-introspection-client-id and --oauth-introspection-client-secret go together")
+	}
+	if !validScope(c.ScopeStage) || !validScope(c.ScopePresign) {
+		return fmt.Errorf("--scope-stage and --scope-presign: a scope is printable ASCII without spaces, quotes or backslashes")
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
@@ -373,6 +480,9 @@ Usage:
                                  stage one file; print its descriptor as JSON
   filestage presign <path> --toolkit-slug APP --tool-slug SLUG [flags]
                                  hash a file; print a presigned upload for it as JSON
+  filestage token new NAME [--scopes A,B]
+                                 print a fresh token for a named client, and
+                                 the line that adds it to the tokens file
   filestage version              print the version
   filestage --help               print this help
 
@@ -395,6 +505,27 @@ Tools: stage_connector_file (fetch a URL, hash, upload, return {name, mimetype, 
        request_presigned_upload (presigned URL and headers for bytes you hold)
 `)
 	return b.String()
+}
+
+// listValue is a repeatable, comma-separated flag.
+type listValue struct {
+	vals    *[]string
+	fromEnv bool
+}
+
+func (v *listValue) Set(s string) error {
+	if v.fromEnv {
+		*v.vals, v.fromEnv = nil, false
+	}
+	*v.vals = append(*v.vals, list(s)...)
+	return nil
+}
+
+func (v *listValue) String() string {
+	if v.vals == nil {
+		return ""
+	}
+	return strings.Join(*v.vals, ",")
 }
 
 type stringValue string

@@ -35,6 +35,17 @@ func TestParse(t *testing.T) {
 				t.Errorf("data dir %s", c.DataDir)
 			}
 		}},
+		{"oauth issuer flags replace the environment's, and add up", []string{"--transport", "http", "--oauth-issuer", "https://a.example", "--oauth-issuer", "https://b.example,https://c.example"},
+			map[string]string{"FILESTAGE_OAUTH_ISSUER": "https://env.example"}, func(t *testing.T, c Config) {
+				if want := []string{"https://a.example", "https://b.example", "https://c.example"}; !slices.Equal(c.OAuthIssuers, want) {
+					t.Errorf("issuers %v, want %v", c.OAuthIssuers, want)
+				}
+			}},
+		{"token new", []string{"token", "new", "ci-bot", "--scopes", "files:stage"}, nil, func(t *testing.T, c Config) {
+			if c.Command != CmdTokenNew || c.TokenName != "ci-bot" || !slices.Equal(c.TokenScopes, []string{"files:stage"}) {
+				t.Errorf("%+v", c)
+			}
+		}},
 		{"http default listen", []string{"serve", "--transport", "http"}, nil, func(t *testing.T, c Config) {
 			if c.Listen != "127.0.0.1:8080" {
 				t.Errorf("listen %s", c.Listen)
@@ -45,12 +56,19 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_PUBLIC_URL": "https://files.example.com/", "FILESTAGE_MAX_BYTES": "2GiB", "FILESTAGE_ALLOW_PRIVATE_URLS": "1",
 			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
 			"FILESTAGE_LOG_LEVEL": "debug", "FILESTAGE_FILE_ROOTS": "/, /home/u/projects/ ,", "FILESTAGE_MAX_INLINE_BYTES": "64KiB",
-			"FILESTAGE_STATELESS": "true",
+			"FILESTAGE_STATELESS": "true", "FILESTAGE_TOKENS_FILE": "/etc/filestage/tokens", "FILESTAGE_OAUTH_ISSUER": "https://as.example/, https://as2.example",
+			"FILESTAGE_OAUTH_AUDIENCE": "https://files.example.com/mcp", "FILESTAGE_OAUTH_INTROSPECTION_URL": "https://as.example/introspect",
+			"FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID": "filestage", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET": "s\n",
+			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
 				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, LogLevel: slog.LevelDebug,
-				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10, Stateless: true}
+				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10, Stateless: true,
+				TokensFile: "/etc/filestage/tokens", OAuthIssuers: []string{"https://as.example/", "https://as2.example"},
+				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
+				OAuthIntrospectionClientID: "filestage", OAuthIntrospectionClientSecret: "s",
+				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}
@@ -102,7 +120,17 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"public listener without a token", []string{"--transport", "http", "--listen", "0.0.0.0:8080"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"all interfaces without a token", []string{"--transport", "http", "--listen", ":8080"}, nil, "FILESTAGE_AUTH_TOKEN"},
-		{"public listener from the environment", nil, map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "192.0.2.1:80"}, "bearer token"},
+		{"public listener from the environment", nil, map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "192.0.2.1:80"}, "without authentication"},
+		{"oauth on stdio", []string{"--oauth-issuer", "https://as.example"}, nil, "--transport http"},
+		{"oauth issuer not a URL", []string{"--transport", "http", "--oauth-issuer", "as.example"}, nil, "issuer's URL"},
+		{"oauth issuer with a query", []string{"--transport", "http", "--oauth-issuer", "https://as.example/?x=1"}, nil, "issuer's URL"},
+		{"audience without issuer", []string{"--transport", "http", "--oauth-audience", "https://x.example/mcp"}, nil, "needs --oauth-issuer"},
+		{"introspection id without secret", []string{"--transport", "http", "--oauth-issuer", "https://as.example", "--oauth-introspection-client-id", "x"}, nil, "go together"},
+		{"scope with a space", []string{"--scope-stage", "files stage"}, nil, "printable ASCII"},
+		{"scope with a quote", []string{"--scope-presign", `a"b`}, nil, "printable ASCII"},
+		{"token without new", []string{"token", "list"}, nil, "usage: filestage token new"},
+		{"token new without name", []string{"token", "new"}, nil, "usage: filestage token new"},
+		{"token new bad scope", []string{"token", "new", "x", "--scopes", "a b"}, nil, "is not a scope"},
 		{"public URL behind a proxy without a token", []string{"--transport", "http", "--public-url", "https://files.example.com"}, nil, "FILESTAGE_AUTH_TOKEN"},
 		{"unknown transport", []string{"--transport", "ws"}, nil, "stdio or http"},
 		// Sessionless serving only means something over HTTP.

@@ -28,15 +28,23 @@ type UploadRequest struct {
 	MD5         [16]byte
 	// Size is the byte count, or -1 when the caller does not know it.
 	Size int64
+	// Namespace, when set, is the caller's own part of the storage: the
+	// stores that pick keys put the caller's objects under it, so that
+	// one caller learns nothing of another's files.
+	Namespace string
 }
 
 var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
 
-// ContentKey is the content address of req's bytes within its tool's
-// namespace, <toolkit>/<TOOL_SLUG>/<md5 hex><ext>: the same bytes for the
-// same tool always land on the same key, which is what makes dedupe work.
+// ContentKey is the content address of req's bytes within its caller's
+// and its tool's namespace, [<namespace>/]<toolkit>/<TOOL_SLUG>/<md5
+// hex><ext>: the same bytes for the same tool and caller always land on the
+// same key, which is what makes dedupe work.
 func ContentKey(req UploadRequest) string {
 	key := req.ToolkitSlug + "/" + req.ToolSlug + "/" + hex.EncodeToString(req.MD5[:])
+	if req.Namespace != "" {
+		key = req.Namespace + "/" + key
+	}
 	if ext := strings.ToLower(path.Ext(req.Filename)); extPattern.MatchString(ext) {
 		key += ext
 	}

@@ -29,7 +29,8 @@ type Slots chan struct{}
 func NewSlots(n int) Slots { return make(Slots, n) }
 
 // acquire takes a slot, waiting up to BusyWait; nil slots are unbounded.
-func (s Slots) acquire(ctx context.Context) (release func(), err error) {
+// full says whose limit it is when none comes free.
+func (s Slots) acquire(ctx context.Context, full string) (release func(), err error) {
 	if s == nil {
 		return func() {}, nil
 	}
@@ -44,7 +45,7 @@ func (s Slots) acquire(ctx context.Context) (release func(), err error) {
 	case s <- struct{}{}:
 		return func() { <-s }, nil
 	case <-t.C:
-		return nil, busy(fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s)))
+		return nil, busy(full)
 	case <-ctx.Done():
 		return nil, cancelled(ctx.Err())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
@@ -60,11 +61,18 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 			req.Size = size
 		}
 	}
+	p := auth.FromContext(ctx)
+	leave, err := s.Callers.enter(ctx, p, false)
+	if err != nil {
+		return schema.PresignResponse{}, err
+	}
+	defer leave()
+	req.Namespace = p.Namespace
 	slot, err := s.Provider.RequestUpload(ctx, req)
 	if err != nil {
 		return schema.PresignResponse{}, storageError("requesting an upload slot", err)
 	}
-	s.Logger.InfoContext(ctx, "presigned", "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
+	s.Logger.InfoContext(ctx, "presigned", "client", p.Name, "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
 	var expires *time.Time
 	if !slot.ExpiresAt.IsZero() {
 		t := slot.ExpiresAt.UTC()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
@@ -31,6 +33,7 @@ func StageTool() mcp.Tool {
 // Stage fetches, hashes and uploads a file, and returns its descriptor.
 func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.StageResponse, error) {
 	start := time.Now()
+	p := auth.FromContext(ctx)
 	rawURL := strings.TrimSpace(in.URL)
 	if rawURL == "" {
 		return schema.StageResponse{}, invalid("url", "is required", "Pass the file's http(s) URL, its file:// URL, or its bytes as a data: URL.")
@@ -54,7 +57,12 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{}, err
 	}
 
-	release, err := s.Stages.acquire(ctx)
+	leave, err := s.Callers.enter(ctx, p, true)
+	if err != nil {
+		return schema.StageResponse{}, err
+	}
+	defer leave()
+	release, err := s.Stages.acquire(ctx, fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s.Stages)))
 	if err != nil {
 		return schema.StageResponse{}, err
 	}
@@ -124,12 +132,13 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 
 	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
 		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size,
+		Namespace: p.Namespace,
 	}, body)
 	if err != nil {
 		return schema.StageResponse{}, storageError("storing", err)
 	}
 	ok = true
-	s.Logger.InfoContext(ctx, "staged", "tool", toolSlug, "source", sourceName(u), "key", slot.Key,
+	s.Logger.InfoContext(ctx, "staged", "client", p.Name, "tool", toolSlug, "source", sourceName(u), "key", slot.Key,
 		"bytes", sum.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
 	size := sum.Size
 	return schema.StageResponse{

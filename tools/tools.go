@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/internal/redact"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
@@ -35,7 +36,13 @@ type Service struct {
 	Stages Slots
 	// Spool bounds the disk the spool files use at once; nil means
 	// unbounded.
-	Spool  *spool.Budget
+	Spool *spool.Budget
+	// Callers bounds each principal's calls; nil means no per-principal
+	// limits.
+	Callers *Callers
+	// Scopes name the scope each tool needs, by tool name: a principal
+	// without it neither sees nor calls the tool. Nil: no scopes.
+	Scopes map[string]string
 	Logger *slog.Logger
 }
 
@@ -50,6 +57,17 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
 		server.WithInstructions(instructions),
+		// mcp-go applies the filter to tools/list and to tools/call alike.
+		server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+			p := auth.FromContext(ctx)
+			allowed := make([]mcp.Tool, 0, len(tools))
+			for _, t := range tools {
+				if scope, ok := svc.Scopes[t.Name]; !ok || p.Allows(scope) {
+					allowed = append(allowed, t)
+				}
+			}
+			return allowed
+		}),
 	}, opts...)
 	s := server.NewMCPServer("filestage", version, opts...)
 	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
@@ -67,10 +85,15 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		if te.Status >= 500 {
 			level = slog.LevelWarn
 		}
-		log.Log(ctx, level, "tool failed", "tool", tool, "slug", te.Slug, "status", te.Status, "message", te.Message)
+		log.Log(ctx, level, "tool failed", "client", auth.FromContext(ctx).Name, "tool", tool, "slug", te.Slug, "status", te.Status, "message", te.Message)
 		return ErrorResult(te)
 	}
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		// A call ends with its principal's credentials: SSE runs calls
+		// apart from the request that made them.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(auth.FromContext(ctx).Revoked(), cancel)()
 		var in In
 		if err := decodeArgs(req, &in); err != nil {
 			return fail(ctx, err), nil

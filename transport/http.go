@@ -5,13 +5,12 @@ package transport
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/config"
 )
 
@@ -32,8 +32,13 @@ const (
 
 // HTTPOptions configure the HTTP transport.
 type HTTPOptions struct {
-	// AuthToken, when set, is required as a bearer token on the MCP paths.
+	// Auth, when set, proves who calls the MCP paths; without it every
+	// request is the local principal's.
+	Auth *auth.Authenticator
+	// AuthToken is shorthand for an Auth accepting this one token.
 	AuthToken string
+	// ToolScopes name the scope each tool needs, by tool name.
+	ToolScopes map[string]string
 	// PublicURL is where clients reach this server (through a proxy, say):
 	// its origin and its Host are allowed besides loopback ones.
 	PublicURL string
@@ -64,6 +69,16 @@ type HTTP struct {
 	stateless  bool
 	// bodies bounds the memory of the MCP request bodies held at once.
 	bodies *semaphore.Weighted
+
+	auth       *auth.Authenticator
+	toolScopes map[string]string
+	// scopes are the tools' scopes, sorted.
+	scopes []string
+	// metadata is the RFC 9728 document, served at resourceMetadataURL
+	// when OAuth is on.
+	metadata            resourceMetadata
+	resourceMetadataURL string
+	log                 *slog.Logger
 }
 
 // NewHTTP builds the HTTP handler for s.
@@ -97,10 +112,22 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 			server.WithDisableStreaming(true),
 		)
 	}
-	h := &HTTP{mux: http.NewServeMux(), stateless: o.Stateless}
+	h := &HTTP{mux: http.NewServeMux(), stateless: o.Stateless, auth: o.Auth, toolScopes: o.ToolScopes, log: o.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.auth == nil && o.AuthToken != "" {
+		h.auth, _ = auth.New(auth.Options{Token: o.AuthToken})
+	}
+	for _, s := range o.ToolScopes {
+		if !slices.Contains(h.scopes, s) {
+			h.scopes = append(h.scopes, s)
+		}
+	}
+	slices.Sort(h.scopes)
 	h.sessions = newSessions(o.MaxSessions, func(id string) { deleteSession(h.streamable, id) })
 	if !o.Stateless {
-		opts = append(opts, server.WithSessionIdManager(h.sessions))
+		opts = append(opts, server.WithSessionIdManagerResolver(h.sessions))
 	}
 	h.streamable = server.NewStreamableHTTPServer(s, opts...)
 	h.sse = server.NewSSEServer(s,
@@ -110,6 +137,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		server.WithSSEDisableLocalhostProtection(true),
 		// Without a CORS list mcp-go answers SSE with Allow-Origin: *.
 		server.WithSSECORS(server.WithCORSAllowedOrigins(origins...)),
+		server.WithSessionIDGenerator(h.sessions.generateSSE),
 	)
 	maxBody := o.MaxBodyBytes
 	if maxBody <= 0 {
@@ -117,7 +145,22 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	}
 	h.bodies = semaphore.NewWeighted(bodyMemory(maxBody))
 	guard := func(next http.Handler) http.Handler {
-		return checkHost(publicHost, checkOrigin(origins, requireToken(o.AuthToken, limitBody(maxBody, next))))
+		return checkHost(publicHost, checkOrigin(origins, h.authenticate(limitBody(maxBody, next))))
+	}
+	if h.auth != nil && h.auth.OAuth != nil {
+		// RFC 9728 section 3.1: the metadata of the resource at /mcp is at
+		// the well-known path with /mcp appended; the bare one serves
+		// clients that look there.
+		h.resourceMetadataURL = strings.TrimSuffix(o.PublicURL, "/") + PathResourceMetadata + PathMCP
+		h.metadata = resourceMetadata{
+			Resource:               h.auth.OAuth.Audience(),
+			AuthorizationServers:   h.auth.OAuth.Issuers(),
+			ScopesSupported:        h.scopes,
+			BearerMethodsSupported: []string{"header"},
+			ResourceName:           "filestage",
+		}
+		h.mux.HandleFunc(PathResourceMetadata+PathMCP, h.serveResourceMetadata)
+		h.mux.HandleFunc(PathResourceMetadata, h.serveResourceMetadata)
 	}
 	h.mux.Handle(PathMCP, guard(h.inspect(h.streamable, true)))
 	sse := h.limitSSE(h.inspect(h.sse, false))
@@ -174,31 +217,6 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requireToken checks the bearer token in constant time; hashing first
-// keeps the comparison's length fixed too.
-func requireToken(token string, next http.Handler) http.Handler {
-	if token == "" {
-		return next
-	}
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
-			// A CORS preflight never carries credentials; mcp-go answers
-			// it for the allowed origins, and the real request is checked.
-			next.ServeHTTP(w, r)
-			return
-		}
-		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		gotSum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="filestage"`)
-			http.Error(w, "unauthorized: send Authorization: Bearer <FILESTAGE_AUTH_TOKEN>", http.StatusUnauthorized)
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/filestage/filestage/auth"
 )
 
 // inspect reads each POST body once (mcp-go reads bodies whole anyway)
@@ -29,6 +31,12 @@ import (
 func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case r.Method == http.MethodPost && !streamable && r.URL.Query().Has("sessionId") &&
+			!h.sessions.ownsSSE(r.URL.Query().Get("sessionId"), auth.FromContext(r.Context()).ID):
+			// Another principal's SSE session is answered as one that
+			// does not exist, in mcp-go's words.
+			rpcError(w, http.StatusBadRequest, nil, mcp.INVALID_PARAMS, "Invalid session ID")
+			return
 		case r.Method == http.MethodPost:
 		case streamable && !h.stateless && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
 			h.sessionRequest(next, w, r)
@@ -59,9 +67,15 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		p := auth.FromContext(r.Context())
+		// A principal's tool calls need a scope it may lack: those of a
+		// principal with every scope are not looked at.
+		scoped := !h.allScopes(p)
 		// Without a backslash, no JSON escape can spell a method: a body
-		// holding neither name is neither message, and is not decoded.
-		if bytes.IndexByte(body, '\\') < 0 && !bytes.Contains(body, []byte("initialize")) && !bytes.Contains(body, []byte("cancelled")) {
+		// holding none of the names is none of the messages, and is not
+		// decoded.
+		if bytes.IndexByte(body, '\\') < 0 && !bytes.Contains(body, []byte("initialize")) && !bytes.Contains(body, []byte("cancelled")) &&
+			(!scoped || !bytes.Contains(body, []byte(mcp.MethodToolsCall))) {
 			h.markUsed(r, streamable)
 			next.ServeHTTP(w, r)
 			return
@@ -69,6 +83,9 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 		var msg struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
 		}
 		if err := json.Unmarshal(body, &msg); err != nil {
 			// The SSE transport would read the first JSON value and ignore
@@ -101,6 +118,12 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 			}
 		case string(mcp.MethodNotificationInitialized):
 			// Part of opening a session, not a use of it.
+		case string(mcp.MethodToolsCall):
+			if scope, ok := h.toolScopes[msg.Params.Name]; ok && !p.Allows(scope) {
+				h.insufficientScope(w, msg.ID, msg.Params.Name, scope)
+				return
+			}
+			h.markUsed(r, streamable)
 		default:
 			h.markUsed(r, streamable)
 		}
@@ -118,15 +141,16 @@ func (h *HTTP) sessionRequest(next http.Handler, w http.ResponseWriter, r *http.
 		http.Error(w, "Mcp-Session-Id is required: initialize a session first", http.StatusBadRequest)
 		return
 	}
+	owner := auth.FromContext(r.Context()).ID
 	if r.Method == http.MethodDelete {
-		if !h.sessions.isLive(id) {
+		if !h.sessions.owns(id, owner) {
 			http.Error(w, "Session not found", http.StatusNotFound)
 			return
 		}
 		next.ServeHTTP(w, r)
 		return
 	}
-	end, status := h.sessions.openStream(id)
+	end, status := h.sessions.openStream(id, owner)
 	if status != 0 {
 		http.Error(w, map[int]string{http.StatusNotFound: "Session not found", http.StatusConflict: "this session already has a stream open (GET " + PathMCP + ")"}[status], status)
 		return
@@ -214,7 +238,7 @@ func (b *heldBody) release() {
 // certain is dropped. Such clients cancel a call by closing its request.
 func (h *HTTP) scopedCancel(r *http.Request, body []byte) bool {
 	id := r.Header.Get(server.HeaderKeySessionID)
-	if h.stateless || id == "" || !h.sessions.isLive(id) {
+	if h.stateless || id == "" || !h.sessions.owns(id, auth.FromContext(r.Context()).ID) {
 		return false
 	}
 	modern, read := modernEra(r, body)
@@ -225,7 +249,7 @@ func (h *HTTP) scopedCancel(r *http.Request, body []byte) bool {
 // ended as one that never did.
 func (h *HTTP) markUsed(r *http.Request, streamable bool) {
 	if id := r.Header.Get(server.HeaderKeySessionID); streamable && id != "" && !h.stateless {
-		h.sessions.use(id)
+		h.sessions.use(id, auth.FromContext(r.Context()).ID)
 	}
 }
 
@@ -244,7 +268,9 @@ func (h *HTTP) limitSSE(next http.Handler) http.Handler {
 			return
 		}
 		defer release()
-		next.ServeHTTP(w, r)
+		slot := &sseSlot{}
+		defer func() { h.sessions.endSSE(slot.id) }()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sseSlotKey{}, slot)))
 	})
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/auth"
 )
 
 // Session limits. A session costs what mcp-go keeps of its initialize
@@ -47,6 +49,8 @@ type sessions struct {
 	mu   sync.Mutex
 	live map[string]*sessionState
 	sse  int
+	// sseOwners are the principals of the live SSE sessions, by ID.
+	sseOwners map[string]string
 	// pending counts initializes admitted but not yet answered.
 	pending int
 	stop    chan struct{}
@@ -56,13 +60,18 @@ type sessionState struct {
 	created   time.Time
 	used      bool
 	streaming bool
+	// owner is the ID of the principal that opened the session: no other
+	// may use it, or learn that it exists.
+	owner string
+	// unwatch stops ending the session when its owner is revoked.
+	unwatch func() bool
 }
 
 func newSessions(max int, end func(string)) *sessions {
 	if max <= 0 {
 		max = DefaultMaxSessions
 	}
-	s := &sessions{max: max, end: end, live: map[string]*sessionState{}, stop: make(chan struct{})}
+	s := &sessions{max: max, end: end, live: map[string]*sessionState{}, sseOwners: map[string]string{}, stop: make(chan struct{})}
 	go s.sweep()
 	return s
 }
@@ -87,7 +96,7 @@ func (s *sessions) admit() (release func(), ok bool) {
 			s.mu.Unlock()
 			return nil, false
 		}
-		delete(s.live, oldest)
+		s.drop(oldest)
 	}
 	s.pending++
 	s.mu.Unlock()
@@ -101,14 +110,23 @@ func (s *sessions) admit() (release func(), ok bool) {
 	}), true
 }
 
+// drop forgets a live session; s.mu is held.
+func (s *sessions) drop(id string) {
+	if st, ok := s.live[id]; ok {
+		st.unwatch()
+		delete(s.live, id)
+	}
+}
+
 // openStream marks a session as holding its one GET stream, and as used;
-// the status says why not (404: no such session, 409: it has one).
-func (s *sessions) openStream(id string) (end func(), status int) {
+// the status says why not (404: no such session of owner's, 409: it has
+// one).
+func (s *sessions) openStream(id, owner string) (end func(), status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.live[id]
 	switch {
-	case !ok:
+	case !ok || st.owner != owner:
 		return nil, http.StatusNotFound
 	case st.streaming:
 		return nil, http.StatusConflict
@@ -121,52 +139,90 @@ func (s *sessions) openStream(id string) (end func(), status int) {
 	}, 0
 }
 
-// Generate mints the ID of a session being initialized.
-func (s *sessions) Generate() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	id := base64.RawURLEncoding.EncodeToString(b)
-	s.mu.Lock()
-	s.live[id] = &sessionState{created: time.Now()}
-	s.mu.Unlock()
+// ResolveSessionIdManager gives mcp-go the session manager of r's
+// principal: the sessions it opens are its own, and it can use no other.
+// Without a request (mcp-go's idle sweep, shutdown) only Terminate is
+// called.
+func (s *sessions) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
+	if r == nil {
+		return ownedSessions{s, auth.Local()}
+	}
+	return ownedSessions{s, auth.FromContext(r.Context())}
+}
+
+// ownedSessions is the session ID manager mcp-go uses for one principal's
+// request.
+type ownedSessions struct {
+	s *sessions
+	p *auth.Principal
+}
+
+// Generate mints the ID of a session being initialized, owned by the
+// principal, and ends it when the principal is revoked.
+func (o ownedSessions) Generate() string {
+	id := newSessionID()
+	st := &sessionState{created: time.Now(), owner: o.p.ID}
+	st.unwatch = context.AfterFunc(o.p.Revoked(), func() { o.s.revoke(id) })
+	o.s.mu.Lock()
+	o.s.live[id] = st
+	o.s.mu.Unlock()
 	return id
 }
 
-// Validate accepts live sessions only.
-func (s *sessions) Validate(id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.live[id]; !ok {
+// Validate accepts the principal's live sessions only: another's is
+// refused exactly as one that does not exist.
+func (o ownedSessions) Validate(id string) (bool, error) {
+	if !o.s.owns(id, o.p.ID) {
 		return false, errUnknownSession
 	}
 	return false, nil
 }
 
-// Terminate ends a session: a client's DELETE, or mcp-go's idle sweep.
-func (s *sessions) Terminate(id string) (bool, error) {
-	s.mu.Lock()
-	delete(s.live, id)
-	s.mu.Unlock()
+// Terminate ends a session: a client's DELETE (let through only for the
+// owner's), or mcp-go's idle sweep.
+func (o ownedSessions) Terminate(id string) (bool, error) {
+	o.s.mu.Lock()
+	o.s.drop(id)
+	o.s.mu.Unlock()
 	return false, nil
 }
 
-// use marks a session as having made a request; it reports whether the
-// session is live.
-func (s *sessions) use(id string) bool {
+func newSessionID() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// revoke ends a session whose owner's credentials were withdrawn.
+func (s *sessions) revoke(id string) {
+	s.mu.Lock()
+	_, ok := s.live[id]
+	s.drop(id)
+	s.mu.Unlock()
+	if ok {
+		s.end(id)
+	}
+}
+
+// use marks owner's session as having made a request; it reports whether
+// the session is live and owner's.
+func (s *sessions) use(id, owner string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.live[id]
-	if ok {
+	if ok && st.owner == owner {
 		st.used = true
+		return true
 	}
-	return ok
+	return false
 }
 
-func (s *sessions) isLive(id string) bool {
+// owns reports whether id is a live streamable HTTP session of owner's.
+func (s *sessions) owns(id, owner string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.live[id]
-	return ok
+	st, ok := s.live[id]
+	return ok && st.owner == owner
 }
 
 // openSSE takes a place for an SSE stream, whose session lives as long as
@@ -183,6 +239,39 @@ func (s *sessions) openSSE() (release func(), ok bool) {
 		s.sse--
 		s.mu.Unlock()
 	}), true
+}
+
+// sseSlot carries, in an SSE stream's request context, the ID mcp-go
+// gives its session, so that it can be forgotten when the stream ends.
+type sseSlot struct{ id string }
+
+type sseSlotKey struct{}
+
+// generateSSE mints an SSE session's ID, owned by the stream's principal
+// (mcp-go's SessionIDGenFunc).
+func (s *sessions) generateSSE(ctx context.Context, _ *http.Request) (string, error) {
+	id := newSessionID()
+	s.mu.Lock()
+	s.sseOwners[id] = auth.FromContext(ctx).ID
+	s.mu.Unlock()
+	if slot, ok := ctx.Value(sseSlotKey{}).(*sseSlot); ok {
+		slot.id = id
+	}
+	return id, nil
+}
+
+// ownsSSE reports whether id is a live SSE session of owner's.
+func (s *sessions) ownsSSE(id, owner string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.sseOwners[id]
+	return ok && o == owner
+}
+
+func (s *sessions) endSSE(id string) {
+	s.mu.Lock()
+	delete(s.sseOwners, id)
+	s.mu.Unlock()
 }
 
 // count is how many sessions are live.
@@ -212,7 +301,7 @@ func (s *sessions) endFresh(cutoff time.Time) {
 	s.mu.Lock()
 	for id, st := range s.live {
 		if !st.used && st.created.Before(cutoff) {
-			delete(s.live, id)
+			s.drop(id)
 			ended = append(ended, id)
 		}
 	}

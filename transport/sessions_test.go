@@ -35,7 +35,7 @@ func TestSessionCap(t *testing.T) {
 	// place, and ends no session to make one.
 	modern := rpcClient{url: c.url, version: mcp.LATEST_PROTOCOL_VERSION}
 	modern.post(t, "", "initialize", "", `"id":1,`, `"protocolVersion":"`+modern.version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}`).Body.Close()
-	if h := srv.Config.Handler.(*HTTP); !h.sessions.isLive(squatter) {
+	if h := srv.Config.Handler.(*HTTP); !h.sessions.owns(squatter, "local") {
 		t.Error("a 2026-07-28 initialize ended a session to make room it does not take")
 	}
 	newcomer := c.session(t) // replaces the squatter

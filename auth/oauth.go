@@ -1,0 +1,462 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/time/rate"
+)
+
+// signatureAlgorithms are the JWS algorithms an access token may use: the
+// asymmetric ones. HMAC would let anyone holding the published key sign,
+// and "none" signs nothing.
+var signatureAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+// Clock skew allowed on exp, nbf and iat.
+const leeway = 30 * time.Second
+
+// Key sets are fetched again when older than keysMaxAge, or when a token
+// names a key the set lacks (the issuer rotated its keys), but at most
+// keysRefreshBurst times per keysRefreshEvery: a caller sending made-up key
+// IDs must not make filestage hammer the issuer.
+const (
+	keysMaxAge        = 10 * time.Minute
+	keysRefreshEvery  = 10 * time.Second
+	keysRefreshBurst  = 3
+	metadataMaxBytes  = 1 << 20
+	introspectionTTL  = 30 * time.Second
+	introspectionKeep = 10000
+)
+
+// OAuthOptions configure the OAuth 2.1 resource server.
+type OAuthOptions struct {
+	// Issuers are the authorization servers trusted, by issuer identifier.
+	Issuers []string
+	// Audience must be among a token's audiences (RFC 8707): the canonical
+	// URL of this server's MCP endpoint.
+	Audience string
+	// Introspection, when ClientID is set, checks opaque tokens (RFC 7662)
+	// at URL, or at the first issuer's advertised endpoint.
+	IntrospectionURL, ClientID, ClientSecret string
+	// HTTP reaches the issuers; nil means a client with a 10 s timeout.
+	HTTP *http.Client
+}
+
+// OAuth validates access tokens from trusted issuers.
+type OAuth struct {
+	o       OAuthOptions
+	http    *http.Client
+	issuers map[string]*issuer
+
+	introMu    sync.Mutex
+	introURL   string
+	introCache map[[32]byte]introspected
+}
+
+type introspected struct {
+	p       *Principal
+	err     error
+	expires time.Time
+}
+
+// issuer is one trusted authorization server and its cached keys.
+type issuer struct {
+	id      string
+	limiter *rate.Limiter
+
+	mu      sync.Mutex
+	meta    *serverMetadata
+	keys    *jose.JSONWebKeySet
+	fetched time.Time
+}
+
+// serverMetadata is what filestage reads of RFC 8414 / OpenID metadata.
+type serverMetadata struct {
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+}
+
+// NewOAuth returns a validator for o; nothing is fetched until a token
+// arrives, so an issuer that is down at start-up delays nothing.
+func NewOAuth(o OAuthOptions) (*OAuth, error) {
+	if len(o.Issuers) == 0 {
+		return nil, errors.New("oauth: no issuer")
+	}
+	if o.Audience == "" {
+		return nil, errors.New("oauth: no audience")
+	}
+	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}}
+	if a.http == nil {
+		a.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	for _, id := range o.Issuers {
+		u, err := url.Parse(id)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("oauth issuer %q: want an https URL with no query or fragment (RFC 8414)", id)
+		}
+		a.issuers[id] = &issuer{id: id, limiter: rate.NewLimiter(rate.Every(keysRefreshEvery), keysRefreshBurst)}
+	}
+	return a, nil
+}
+
+// Issuers are the trusted issuers, as configured.
+func (a *OAuth) Issuers() []string { return slices.Clone(a.o.Issuers) }
+
+// Audience is the audience tokens must carry.
+func (a *OAuth) Audience() string { return a.o.Audience }
+
+// errInvalid is a token refused; its text says why, for the
+// WWW-Authenticate error_description and the log.
+type errInvalid struct{ why string }
+
+func (e errInvalid) Error() string { return e.why }
+
+func invalidToken(format string, args ...any) error {
+	return errInvalid{fmt.Sprintf(format, args...)}
+}
+
+// ErrInvalidToken matches every error of a token refused (as opposed to
+// an issuer that could not be reached).
+var ErrInvalidToken = errors.New("invalid token")
+
+func (e errInvalid) Is(target error) bool { return target == ErrInvalidToken }
+
+// accessClaims are the claims read besides the registered ones. Hydra puts
+// scopes in an scp array, RFC 9068 in a space-separated scope string.
+type accessClaims struct {
+	Scope    string          `json:"scope"`
+	SCP      json.RawMessage `json:"scp"`
+	ClientID string          `json:"client_id"`
+}
+
+// Authenticate validates token: a JWT from a trusted issuer, or an opaque
+// token its issuer's introspection endpoint vouches for.
+func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	tok, err := jwt.ParseSigned(token, signatureAlgorithms)
+	if err != nil {
+		if strings.Count(token, ".") == 2 {
+			// A JWT, but not one signed with an allowed algorithm.
+			return nil, invalidToken("the token is not a JWT signed with an allowed algorithm (%v)", err)
+		}
+		if a.o.ClientID == "" {
+			return nil, invalidToken("the token is neither one of this server's named tokens nor a JWT access token")
+		}
+		return a.introspect(ctx, token)
+	}
+	h := tok.Headers[0]
+	// RFC 9068 access tokens say at+jwt; Hydra's say JWT. Others (an
+	// ID token's, a logout token's) are not access tokens.
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	switch strings.ToLower(typ) {
+	case "", "jwt", "at+jwt", "application/at+jwt":
+	default:
+		return nil, invalidToken("the token's typ %q is not an access token's", typ)
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, invalidToken("the token's claims cannot be read: %v", err)
+	}
+	iss, ok := a.issuers[unverified.Issuer]
+	if !ok {
+		return nil, invalidToken("the token's issuer %q is not trusted here", unverified.Issuer)
+	}
+	keys, err := iss.keysFor(ctx, a.http, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	var claims jwt.Claims
+	var extra accessClaims
+	verified := false
+	for _, k := range keys {
+		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
+			continue
+		}
+		if tok.Claims(k.Key, &claims, &extra) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, invalidToken("the token's signature does not verify with the issuer's published keys")
+	}
+	if claims.Expiry == nil {
+		return nil, invalidToken("the token has no exp")
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: iss.id, AnyAudience: jwt.Audience{a.o.Audience}, Time: time.Now()}, leeway); err != nil {
+		return nil, invalidToken("%v (this server's audience is %s)", err, a.o.Audience)
+	}
+	scopes, err := readScopes(extra)
+	if err != nil {
+		return nil, err
+	}
+	return a.principal(iss.id, claims.Subject, extra.ClientID, scopes)
+}
+
+func readScopes(c accessClaims) ([]string, error) {
+	scopes := strings.Fields(c.Scope)
+	if len(c.SCP) > 0 && string(c.SCP) != "null" {
+		var list []string
+		if err := json.Unmarshal(c.SCP, &list); err != nil {
+			var one string
+			if json.Unmarshal(c.SCP, &one) != nil {
+				return nil, invalidToken("the token's scp is neither a list of strings nor a string")
+			}
+			list = strings.Fields(one)
+		}
+		scopes = append(scopes, list...)
+	}
+	return scopes, nil
+}
+
+func (a *OAuth) principal(iss, sub, clientID string, scopes []string) (*Principal, error) {
+	if sub == "" && clientID == "" {
+		return nil, invalidToken("the token names neither a subject (sub) nor a client (client_id)")
+	}
+	if sub == "" {
+		sub = "client:" + clientID
+	}
+	name := "oauth:" + sub
+	if clientID != "" && clientID != sub {
+		name = "oauth:" + clientID + "/" + sub
+	}
+	p := &Principal{ID: "oauth:" + iss + "#" + sub, Name: name, scopes: scopes}
+	if p.scopes == nil {
+		p.scopes = []string{}
+	}
+	// OAuth serves many principals: each keeps to its own keys.
+	p.Namespace = namespace(p.ID)
+	return p, nil
+}
+
+// keysFor returns the issuer's signing keys that may have signed a token
+// naming kid: fetched again when the set is old or lacks kid, as often as
+// the limiter allows.
+func (is *issuer) keysFor(ctx context.Context, c *http.Client, kid string) ([]jose.JSONWebKey, error) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	find := func() []jose.JSONWebKey {
+		if is.keys == nil {
+			return nil
+		}
+		var out []jose.JSONWebKey
+		for _, k := range is.keys.Keys {
+			if (kid == "" || k.KeyID == kid) && (k.Use == "" || k.Use == "sig") && k.IsPublic() {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	found := find()
+	stale := time.Since(is.fetched) > keysMaxAge
+	if (len(found) == 0 || stale) && is.limiter.Allow() {
+		if err := is.fetchKeys(ctx, c); err != nil {
+			if len(found) == 0 {
+				return nil, err
+			}
+		} else {
+			found = find()
+		}
+	}
+	if len(found) == 0 {
+		return nil, invalidToken("the issuer publishes no signing key %q", kid)
+	}
+	return found, nil
+}
+
+func (is *issuer) fetchKeys(ctx context.Context, c *http.Client) error {
+	if is.meta == nil {
+		meta, err := fetchMetadata(ctx, c, is.id)
+		if err != nil {
+			return err
+		}
+		is.meta = meta
+	}
+	var set jose.JSONWebKeySet
+	if err := getJSON(ctx, c, is.meta.JWKSURI, &set); err != nil {
+		return fmt.Errorf("oauth issuer %s: fetching its keys: %w", is.id, err)
+	}
+	is.keys, is.fetched = &set, time.Now()
+	return nil
+}
+
+// fetchMetadata reads the issuer's RFC 8414 metadata, or its OpenID
+// Connect discovery document, and checks that it speaks for the issuer.
+func fetchMetadata(ctx context.Context, c *http.Client, id string) (*serverMetadata, error) {
+	u, _ := url.Parse(id)
+	path := strings.TrimSuffix(u.Path, "/")
+	var errs []error
+	for _, well := range []string{
+		// RFC 8414 section 3: the well-known part goes before the path.
+		u.Scheme + "://" + u.Host + "/.well-known/oauth-authorization-server" + path,
+		// OpenID Connect Discovery: after it.
+		u.Scheme + "://" + u.Host + path + "/.well-known/openid-configuration",
+	} {
+		var meta serverMetadata
+		if err := getJSON(ctx, c, well, &meta); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if meta.Issuer != id {
+			return nil, fmt.Errorf("oauth issuer %s: its metadata at %s names issuer %q (RFC 8414 section 3.3 wants the same)", id, well, meta.Issuer)
+		}
+		if meta.JWKSURI == "" {
+			return nil, fmt.Errorf("oauth issuer %s: its metadata at %s has no jwks_uri", id, well)
+		}
+		return &meta, nil
+	}
+	return nil, fmt.Errorf("oauth issuer %s: no metadata: %w", id, errors.Join(errs...))
+}
+
+func getJSON(ctx context.Context, c *http.Client, u string, dst any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, metadataMaxBytes)).Decode(dst); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
+}
+
+// introspection is what filestage reads of an RFC 7662 answer.
+type introspection struct {
+	Active   bool             `json:"active"`
+	Scope    string           `json:"scope"`
+	ClientID string           `json:"client_id"`
+	Sub      string           `json:"sub"`
+	Aud      jwt.Audience     `json:"aud"`
+	Iss      string           `json:"iss"`
+	Exp      *jwt.NumericDate `json:"exp"`
+	Nbf      *jwt.NumericDate `json:"nbf"`
+	// Hydra says which kind of token it was.
+	TokenUse  string `json:"token_use"`
+	TokenType string `json:"token_type"`
+}
+
+// introspect asks the issuer about an opaque token. Answers are kept a
+// short while, so that a client's every request does not cost the issuer
+// one; a revoked token is refused within introspectionTTL.
+func (a *OAuth) introspect(ctx context.Context, token string) (*Principal, error) {
+	key := sha256.Sum256([]byte(token))
+	now := time.Now()
+	a.introMu.Lock()
+	if c, ok := a.introCache[key]; ok && now.Before(c.expires) {
+		a.introMu.Unlock()
+		return c.p, c.err
+	}
+	a.introMu.Unlock()
+	p, ttl, err := a.introspectNow(ctx, token)
+	if err != nil && !errors.Is(err, ErrInvalidToken) {
+		return nil, err
+	}
+	a.introMu.Lock()
+	if len(a.introCache) >= introspectionKeep {
+		for k, c := range a.introCache {
+			if now.After(c.expires) {
+				delete(a.introCache, k)
+			}
+		}
+		if len(a.introCache) >= introspectionKeep {
+			clear(a.introCache)
+		}
+	}
+	a.introCache[key] = introspected{p: p, err: err, expires: now.Add(ttl)}
+	a.introMu.Unlock()
+	return p, err
+}
+
+func (a *OAuth) introspectNow(ctx context.Context, token string) (*Principal, time.Duration, error) {
+	endpoint, err := a.introspectionURL(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(a.o.ClientID), url.QueryEscape(a.o.ClientSecret))
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("oauth introspection: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("oauth introspection at %s: %s", endpoint, resp.Status)
+	}
+	var in introspection
+	if err := json.NewDecoder(io.LimitReader(resp.Body, metadataMaxBytes)).Decode(&in); err != nil {
+		return nil, 0, fmt.Errorf("oauth introspection at %s: %w", endpoint, err)
+	}
+	ttl := introspectionTTL
+	now := time.Now()
+	switch {
+	case !in.Active:
+		return nil, ttl, invalidToken("the token is not active (expired, revoked or unknown to the issuer)")
+	case in.TokenUse != "" && in.TokenUse != "access_token", strings.EqualFold(in.TokenType, "refresh_token"):
+		return nil, ttl, invalidToken("the token is not an access token")
+	case in.Iss != "" && a.issuers[in.Iss] == nil:
+		return nil, ttl, invalidToken("the token's issuer %q is not trusted here", in.Iss)
+	case !slices.Contains(in.Aud, a.o.Audience):
+		return nil, ttl, invalidToken("the token's audience %v does not include this server's, %s", []string(in.Aud), a.o.Audience)
+	case in.Exp != nil && now.After(in.Exp.Time().Add(leeway)):
+		return nil, ttl, invalidToken("the token has expired")
+	case in.Nbf != nil && now.Add(leeway).Before(in.Nbf.Time()):
+		return nil, ttl, invalidToken("the token is not valid yet")
+	}
+	if in.Exp != nil {
+		ttl = min(ttl, time.Until(in.Exp.Time()))
+	}
+	iss := in.Iss
+	if iss == "" {
+		iss = a.o.Issuers[0]
+	}
+	p, err := a.principal(iss, in.Sub, in.ClientID, strings.Fields(in.Scope))
+	return p, ttl, err
+}
+
+func (a *OAuth) introspectionURL(ctx context.Context) (string, error) {
+	if a.o.IntrospectionURL != "" {
+		return a.o.IntrospectionURL, nil
+	}
+	a.introMu.Lock()
+	defer a.introMu.Unlock()
+	if a.introURL == "" {
+		meta, err := fetchMetadata(ctx, a.http, a.o.Issuers[0])
+		if err != nil {
+			return "", err
+		}
+		if meta.IntrospectionEndpoint == "" {
+			return "", fmt.Errorf("oauth issuer %s advertises no introspection_endpoint: set --oauth-introspection-url", a.o.Issuers[0])
+		}
+		a.introURL = meta.IntrospectionEndpoint
+	}
+	return a.introURL, nil
+}

@@ -1,0 +1,156 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/auth"
+)
+
+// PathResourceMetadata is where OAuth clients find the authorization
+// servers of /mcp (RFC 9728); the path-suffixed form names the endpoint.
+const PathResourceMetadata = "/.well-known/oauth-protected-resource"
+
+// resourceMetadata is the RFC 9728 document.
+type resourceMetadata struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	ResourceName           string   `json:"resource_name"`
+}
+
+// authenticate puts the request's principal in its context: the one its
+// bearer token proves, or, with no authentication configured, the local
+// one. The token goes no further than here: it is taken off the request,
+// so nothing downstream can pass it on. A request's context ends when its
+// principal is revoked, which ends its streams and calls.
+func (h *HTTP) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.auth == nil {
+			next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Local())))
+			return
+		}
+		if r.Method == http.MethodOptions {
+			// A CORS preflight never carries credentials; mcp-go answers
+			// it for the allowed origins, and the real request is checked.
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, sent := bearer(r)
+		p, err := h.auth.Authenticate(r.Context(), token)
+		switch {
+		case err == nil:
+		case errors.Is(err, auth.ErrNoToken) && !sent:
+			h.challenge(w, "", "send Authorization: Bearer <token>"+h.howToGetToken())
+			return
+		case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
+			h.log.Info("bearer token refused", "reason", err.Error(), "remote", r.RemoteAddr)
+			h.challenge(w, "invalid_token", err.Error())
+			return
+		default:
+			// The issuer could not be reached: not the caller's fault.
+			h.log.Warn("cannot validate a bearer token", "err", err)
+			w.Header().Set("Retry-After", "10")
+			http.Error(w, "cannot validate the token now: the authorization server did not answer; try again shortly", http.StatusServiceUnavailable)
+			return
+		}
+		r.Header.Del("Authorization")
+		ctx, cancel := context.WithCancel(auth.NewContext(r.Context(), p))
+		defer cancel()
+		defer context.AfterFunc(p.Revoked(), cancel)()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bearer is the request's bearer token (RFC 6750 section 2.1; tokens in
+// the query or the body are not read, as OAuth 2.1 asks). sent says an
+// Authorization header was there at all.
+func bearer(r *http.Request) (token string, sent bool) {
+	v := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", v != ""
+	}
+	return strings.TrimSpace(tok), true
+}
+
+func (h *HTTP) howToGetToken() string {
+	if h.resourceMetadataURL != "" {
+		return ": get one from an authorization server listed at " + h.resourceMetadataURL
+	}
+	return ""
+}
+
+// challenge answers 401 with the WWW-Authenticate header of RFC 6750 and,
+// with OAuth on, RFC 9728's resource_metadata, which is how an MCP client
+// finds where to get a token.
+func (h *HTTP) challenge(w http.ResponseWriter, code, description string) {
+	params := []string{}
+	if h.resourceMetadataURL != "" {
+		params = append(params, "resource_metadata="+quote(h.resourceMetadataURL))
+		if len(h.scopes) > 0 {
+			params = append(params, "scope="+quote(strings.Join(h.scopes, " ")))
+		}
+	} else {
+		params = append(params, `realm="filestage"`)
+	}
+	if code != "" {
+		params = append(params, "error="+quote(code), "error_description="+quote(description))
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	http.Error(w, "unauthorized: "+description, http.StatusUnauthorized)
+}
+
+// insufficientScope refuses a tool call the principal's scopes do not
+// cover (RFC 6750 section 3.1), saying which scope it needs.
+func (h *HTTP) insufficientScope(w http.ResponseWriter, id json.RawMessage, tool, scope string) {
+	params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
+	if h.resourceMetadataURL != "" {
+		params = append(params, "resource_metadata="+quote(h.resourceMetadataURL))
+	}
+	params = append(params, "error_description="+quote("calling "+tool+" needs scope "+scope))
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	rpcError(w, http.StatusForbidden, id, mcp.INVALID_REQUEST, "forbidden: calling "+tool+" needs scope "+scope+", which this token does not grant; get a token with it")
+}
+
+// allScopes reports whether p holds every tool's scope.
+func (h *HTTP) allScopes(p *auth.Principal) bool {
+	for _, s := range h.toolScopes {
+		if !p.Allows(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// serveResourceMetadata serves RFC 9728 metadata. It is public, and read
+// by browser-based clients from other origins.
+func (h *HTTP) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET")
+		w.Header().Set("Access-Control-Allow-Headers", "mcp-protocol-version")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	json.NewEncoder(w).Encode(h.metadata)
+}
+
+// quote is an RFC 9110 quoted-string.
+func quote(s string) string {
+	return strconv.Quote(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s))
+}
