@@ -62,6 +62,8 @@ type OAuth struct {
 	o       OAuthOptions
 	http    *http.Client
 	issuers map[string]*issuer
+	// now is the clock tokens are checked against; tests move it.
+	now func() time.Time
 
 	introMu    sync.Mutex
 	introURL   string
@@ -101,7 +103,7 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 	if o.Audience == "" {
 		return nil, errors.New("oauth: no audience")
 	}
-	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}}
+	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}, now: time.Now}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -198,7 +200,7 @@ func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, err
 	if claims.Expiry == nil {
 		return nil, invalidToken("the token has no exp")
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: iss.id, AnyAudience: jwt.Audience{a.o.Audience}, Time: time.Now()}, leeway); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: iss.id, AnyAudience: jwt.Audience{a.o.Audience}, Time: a.now()}, leeway); err != nil {
 		return nil, invalidToken("%v (this server's audience is %s)", err, a.o.Audience)
 	}
 	scopes, err := readScopes(extra)
@@ -416,7 +418,7 @@ func (a *OAuth) introspectNow(ctx context.Context, token string) (*Principal, ti
 		return nil, 0, fmt.Errorf("oauth introspection at %s: %w", endpoint, err)
 	}
 	ttl := introspectionTTL
-	now := time.Now()
+	now := a.now()
 	switch {
 	case !in.Active:
 		return nil, ttl, invalidToken("the token is not active (expired, revoked or unknown to the issuer)")
@@ -432,7 +434,7 @@ func (a *OAuth) introspectNow(ctx context.Context, token string) (*Principal, ti
 		return nil, ttl, invalidToken("the token is not valid yet")
 	}
 	if in.Exp != nil {
-		ttl = min(ttl, time.Until(in.Exp.Time()))
+		ttl = min(ttl, in.Exp.Time().Sub(now))
 	}
 	iss := in.Iss
 	if iss == "" {

@@ -1,6 +1,7 @@
 package hydratest
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -117,11 +118,10 @@ func TestAcceptAuthorization(t *testing.T) {
 		"redirect_uri":          {redirectURI},
 		"scope":                 {"files.write offline_access"},
 		"state":                 {"state-1234567890"},
-		"code_challenge":        {"EmQ1Ff8JqVbo-lY8nHNvV4kFnP3xP0Jw1_GG4Jx1Kpo"}, // not of verifier: replaced below
+		"code_challenge":        {challengeOf(verifier)},
 		"code_challenge_method": {"S256"},
 		"resource":              {audienceB},
 	}
-	q.Set("code_challenge", challengeOf(verifier))
 	done := make(chan string)
 	go func() { done <- s.AcceptAuthorization(t, s.Public+"/oauth2/auth?"+q.Encode(), "bob") }()
 	final := <-done
@@ -318,6 +318,6 @@ func jwksKIDs(t *testing.T, s *Server) []string {
 }
 
 func challengeOf(verifier string) string {
-	sum := sha256Sum([]byte(verifier))
+	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
