@@ -74,13 +74,13 @@ func TestAccessEveryPath(t *testing.T) {
 // not enough to post into that session: without the token, or with a wrong
 // one, the POST is refused and the victim's stream carries nothing.
 //
-// The token is the only boundary. mcp-go binds an SSE session to nothing but
-// its id, and filestage has one token for every client, so it cannot tell
-// two clients holding it apart: a second client with the token that learns
-// the id (a proxy log, say) can post into the first one's session, and the
-// answers go to the first client's stream. The last case pins that down so
-// that nobody reads more into the token than it gives. (Streamable HTTP's
-// Mcp-Session-Id is the same kind of bearer value.)
+// One --auth-token is one principal: every holder of it is the same
+// client, so a second holder that learns the id (a proxy log, say) can post
+// into the first one's session, and the answers go to the first client's
+// stream. The last case pins that down so that nobody reads more into a
+// shared token than it gives; named tokens and OAuth keep each client to
+// its own sessions (TestSessionsBoundToPrincipal, and TestIsolation at the
+// root).
 func TestSSESessionIsolation(t *testing.T) {
 	const token = "tok-123"
 	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{AuthToken: token})
@@ -277,7 +277,7 @@ func newAccessServer(t *testing.T, s *server.MCPServer, o HTTPOptions) *httptest
 
 // rpcClient posts raw JSON-RPC to /mcp in one protocol version, with the
 // headers 2026-07-28 asks for (it has no initialize and no sessions).
-type rpcClient struct{ url, version string }
+type rpcClient struct{ url, version, token string }
 
 func (c rpcClient) modern() bool { return c.version == mcp.LATEST_PROTOCOL_VERSION }
 
@@ -319,6 +319,9 @@ func (c rpcClient) post(t *testing.T, session, method, name, id, params string) 
 	}
 	if session != "" {
 		req.Header.Set(server.HeaderKeySessionID, session)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
