@@ -12,6 +12,8 @@
 #   FILESTAGE_TEST_HYDRA_ISSUER  the issuer, exactly as in the tokens' iss claim
 #                                and the discovery document: the public URL
 #                                with a trailing slash, http://127.0.0.1:<port>/
+#   FILESTAGE_TEST_HYDRA_BIN     the absolute path of the Hydra binary, with which
+#                                hydratest.StartPrivate starts a test's own Hydra
 # and defines the function
 #   hydra_stop                   stops Hydra and removes its directory; safe to
 #                                call more than once or when nothing started.
@@ -29,8 +31,17 @@
 # dynamic client registration enabled (public /oauth2/register), and login and
 # consent pages that do not exist: the tests accept login and consent through
 # the admin API instead.
+#
+# hydratest.StartPrivate (internal/hydratest/hydratest.go) starts Hydras
+# configured alike: the settings common to all instances are in
+# internal/hydratest/hydra.env, read by both; the settings of an instance
+# (database, secret, ports, URLs) and the commands run are in _hydra_start
+# below and in StartPrivate, and must stay alike.
 
 HYDRA_VERSION=v2.3.0
+# The settings shared with hydratest.StartPrivate, found from this script's
+# own path, so that it can be sourced from anywhere.
+_hydra_settings=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." >/dev/null && pwd)/internal/hydratest/hydra.env
 
 # _hydra_build makes sure $_hydra_bin is a Hydra $HYDRA_VERSION binary.
 _hydra_build() {
@@ -98,30 +109,27 @@ hydra_stop() {
 }
 
 _hydra_start() {
-  local attempt public admin secret started _
+  local attempt public admin secret started line _
   _hydra_build || return 1
   HYDRA_DIR=$(mktemp -d) || return 1
   secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # Hydra's configuration, as environment variables of its keys (dots become
-  # underscores); only Hydra's own processes get them.
+  # underscores); only Hydra's own processes get them. Those of this instance
+  # here (as in hydratest.StartPrivate), then the shared ones of hydra.env.
   local -a cfg=(
     "DSN=sqlite://$HYDRA_DIR/db.sqlite?_fk=true"
     "SECRETS_SYSTEM=$secret"
-    STRATEGIES_ACCESS_TOKEN=jwt
-    OAUTH2_PKCE_ENFORCED=true
-    OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED=true
-    # Never fetched: the tests accept login and consent through the admin API.
-    URLS_LOGIN=http://127.0.0.1:9/login
-    URLS_CONSENT=http://127.0.0.1:9/consent
-    SERVE_PUBLIC_HOST=127.0.0.1
-    SERVE_ADMIN_HOST=127.0.0.1
-    SERVE_COOKIES_SAME_SITE_MODE=Lax
-    OAUTH2_EXPOSE_INTERNAL_ERRORS=true
-    LOG_LEAK_SENSITIVE_VALUES=true
   )
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      '' | '#'*) ;;
+      *) cfg+=("$line") ;;
+    esac
+  done <"$_hydra_settings" || { echo "cannot read Hydra's settings $_hydra_settings"; hydra_stop; return 1; }
   if ! env "${cfg[@]}" "$_hydra_bin" migrate sql up -e --yes >"$HYDRA_DIR/log" 2>&1; then
     echo "hydra migrate failed:"; cat "$HYDRA_DIR/log"; hydra_stop; return 1
   fi
+  # The ports, the URLs and the commands must stay like StartPrivate's.
   # Random ports below Linux's ephemeral range (32768-60999), where an
   # outgoing connection can hold a port nothing listens on; a port taken
   # anyway makes Hydra exit, and others are tried.
@@ -159,6 +167,8 @@ _hydra_start() {
   export FILESTAGE_TEST_HYDRA_PUBLIC="http://127.0.0.1:$public"
   export FILESTAGE_TEST_HYDRA_ADMIN="http://127.0.0.1:$admin"
   export FILESTAGE_TEST_HYDRA_ISSUER="http://127.0.0.1:$public/"
+  FILESTAGE_TEST_HYDRA_BIN=$(cd -- "$(dirname -- "$_hydra_bin")" >/dev/null && pwd)/$(basename -- "$_hydra_bin") || { hydra_stop; return 1; }
+  export FILESTAGE_TEST_HYDRA_BIN
 }
 
 _hydra_start || return 1

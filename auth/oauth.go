@@ -41,6 +41,9 @@ const (
 	metadataMaxBytes  = 1 << 20
 	introspectionTTL  = 30 * time.Second
 	introspectionKeep = 10000
+	// Introspection requests per second, and their burst.
+	introspectionRate  = 50
+	introspectionBurst = 100
 )
 
 // OAuthOptions configure the OAuth 2.1 resource server.
@@ -68,6 +71,10 @@ type OAuth struct {
 	introMu    sync.Mutex
 	introURL   string
 	introCache map[[32]byte]introspected
+	// introLimit bounds the introspection requests made for tokens not
+	// cached: made-up tokens must not turn filestage into a flood on the
+	// authorization server.
+	introLimit *rate.Limiter
 }
 
 type introspected struct {
@@ -103,7 +110,8 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 	if o.Audience == "" {
 		return nil, errors.New("oauth: no audience")
 	}
-	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}, now: time.Now}
+	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}, now: time.Now,
+		introLimit: rate.NewLimiter(introspectionRate, introspectionBurst)}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -132,6 +140,10 @@ func (e errInvalid) Error() string { return e.why }
 func invalidToken(format string, args ...any) error {
 	return errInvalid{fmt.Sprintf(format, args...)}
 }
+
+// ErrBusy: the token cannot be checked now, for too many were being
+// checked; the caller may try again shortly.
+var ErrBusy = errors.New("too many tokens to introspect at once; try again shortly")
 
 // ErrInvalidToken matches every error of a token refused (as opposed to
 // an issuer that could not be reached).
@@ -372,6 +384,9 @@ func (a *OAuth) introspect(ctx context.Context, token string) (*Principal, error
 		return c.p, c.err
 	}
 	a.introMu.Unlock()
+	if !a.introLimit.Allow() {
+		return nil, ErrBusy
+	}
 	p, ttl, err := a.introspectNow(ctx, token)
 	if err != nil && !errors.Is(err, ErrInvalidToken) {
 		return nil, err

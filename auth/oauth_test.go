@@ -309,3 +309,28 @@ func TestIssuerMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospectionBounded: made-up opaque tokens, each new, cost the
+// authorization server at most the introspection rate; the rest are told
+// to come back (ErrBusy), not refused as invalid.
+func TestIntrospectionBounded(t *testing.T) {
+	is := newIssuer(t)
+	var calls atomic.Int32
+	intro := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		json.NewEncoder(w).Encode(map[string]any{"active": false})
+	}))
+	defer intro.Close()
+	a := newOAuth(t, is)
+	a.o.IntrospectionURL = intro.URL
+	busy := 0
+	for i := range 3 * introspectionBurst {
+		_, err := a.Authenticate(t.Context(), "made-up-"+strings.Repeat("x", i))
+		if errors.Is(err, ErrBusy) {
+			busy++
+		}
+	}
+	if n := int(calls.Load()); n > introspectionBurst+introspectionRate || busy == 0 {
+		t.Errorf("%d made-up tokens: %d introspections, %d told to wait", 3*introspectionBurst, n, busy)
+	}
+}

@@ -55,8 +55,11 @@ func (h *HTTP) authenticate(next http.Handler) http.Handler {
 			h.challenge(w, "invalid_token", err.Error())
 			return
 		default:
-			// The issuer could not be reached: not the caller's fault.
-			h.log.Warn("cannot validate a bearer token", "err", err)
+			// The issuer could not be reached, or is being spared: not
+			// necessarily the caller's fault.
+			if !errors.Is(err, auth.ErrBusy) {
+				h.log.Warn("cannot validate a bearer token", "err", err)
+			}
 			w.Header().Set("Retry-After", "10")
 			http.Error(w, "cannot validate the token now: the authorization server did not answer; try again shortly", http.StatusServiceUnavailable)
 			return

@@ -590,3 +590,25 @@ func TestBadCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespaces: each principal's objects live under its own prefix in
+// the bucket, so the same bytes stored by one are new to another, whose
+// presigned PUT stores its own copy.
+func TestNamespaces(t *testing.T) {
+	f := newFixture(t)
+	data := testfile.PNG(50_000)
+	alice, bob := request(data, int64(len(data))), request(data, int64(len(data)))
+	alice.Namespace, bob.Namespace = "p-alice", "p-bob"
+	s, err := providers.Store(t.Context(), f.p, alice, body(data))
+	if err != nil || !strings.HasPrefix(s.Key, "p-alice/") {
+		t.Fatalf("alice's store: %+v, %v", s, err)
+	}
+	slot, err := f.p.RequestUpload(t.Context(), bob)
+	if err != nil || slot.Type != providers.SlotNew || !strings.HasPrefix(slot.Key, "p-bob/") || slot.URL == "" {
+		t.Fatalf("bob's presign of the same bytes: %+v, %v", slot, err)
+	}
+	again, err := f.p.RequestUpload(t.Context(), alice)
+	if err != nil || again.Type != providers.SlotExisting || again.Key != s.Key {
+		t.Errorf("alice's presign of her bytes: %+v, %v", again, err)
+	}
+}
