@@ -149,3 +149,32 @@ func TestTokensFileReload(t *testing.T) {
 		t.Errorf("alice's session from before her token was removed: %d %s", status, body)
 	}
 }
+
+// TestTokenNewCommand: filestage token new prints a fresh token once and
+// the tokens file line that accepts it, holding only its hash.
+func TestTokenNewCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := run(context.Background(), []string{"token", "new", "ci-bot", "--scopes", "files:stage"}, strings.NewReader(""), &out, &errOut, func(string) string { return "" }, nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(out.String(), "\n")
+	token, line := lines[0], ""
+	for _, l := range lines {
+		if strings.HasPrefix(l, "ci-bot ") {
+			line = l
+		}
+	}
+	if want := "ci-bot " + auth.HashToken(token) + " scopes=files:stage"; line != want || strings.Count(out.String(), token) != 1 {
+		t.Fatalf("output:\n%s\nwant the token once and the line %q", out.String(), want)
+	}
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte(line+"\n"), 0o600)
+	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": path}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	c := dial(t, s.addr, token, legacy)
+	if names := listTools(t, c); strings.Join(names, ",") != "stage_connector_file" {
+		t.Errorf("tools of a files:stage client: %v", names)
+	}
+	if code := run(context.Background(), []string{"token", "new", "bad/name"}, strings.NewReader(""), &out, &errOut, func(string) string { return "" }, nil); code != 2 {
+		t.Errorf("a bad name: exit %d", code)
+	}
+}
