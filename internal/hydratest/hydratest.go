@@ -4,13 +4,18 @@
 // authorization-code (PKCE) grants with login and consent accepted through
 // the admin API, and signing-key rotation.
 //
+// Start returns that server, which all test packages share, in parallel
+// (go test runs packages at once). StartPrivate starts a Hydra of a test's
+// own, configured alike, with the binary .ci/hydra.sh built; it is for what
+// would disturb the other packages, RotateKeys.
+//
 // Facts about that Hydra (checked by TestFacts and the other tests):
 //
 //   - The issuer is the public URL with a trailing slash,
 //     "http://127.0.0.1:<public port>/", byte for byte the same in the tokens'
 //     iss claim and in /.well-known/openid-configuration (Hydra uses
 //     urls.self.issuer as configured; .ci/hydra.sh sets it with the slash).
-//     Server.Issuer holds it.
+//     Server.Issuer holds it. The same holds for StartPrivate's.
 //   - /.well-known/openid-configuration advertises no introspection_endpoint:
 //     introspection is only on the admin API, at Admin+"/admin/oauth2/introspect"
 //     (POST, form token=…, no client authentication).
@@ -31,50 +36,72 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// The test server is described by these variables, which .ci/hydra.sh exports.
+// The test server is described by these variables, which .ci/hydra.sh
+// exports, with EnvBin, the absolute path of the Hydra binary it started,
+// for StartPrivate.
 const (
 	EnvPublic = "FILESTAGE_TEST_HYDRA_PUBLIC"
 	EnvAdmin  = "FILESTAGE_TEST_HYDRA_ADMIN"
 	EnvIssuer = "FILESTAGE_TEST_HYDRA_ISSUER"
+	EnvBin    = "FILESTAGE_TEST_HYDRA_BIN"
 )
 
 // AccessTokenKeySet is the key set Hydra signs JWT access tokens with.
 const AccessTokenKeySet = "hydra.jwt.access-token"
 
-const howTo = EnvAdmin + ` is not set, so there is no Hydra test server. .ci/run starts one; to start one by hand, from the repository's root:
-  source .ci/hydra.sh    # builds Ory Hydra v2.3.0 the first time (minutes), starts it and exports ` + EnvPublic + `, ` + EnvAdmin + ` and ` + EnvIssuer + `
+const howTo = `.ci/run starts one; to start one by hand, from the repository's root:
+  source .ci/hydra.sh    # builds Ory Hydra v2.3.0 the first time (minutes), starts it and exports ` + EnvPublic + `, ` + EnvAdmin + `, ` + EnvIssuer + ` and ` + EnvBin + `
   go test ./...
   hydra_stop`
 
-// Server is the Hydra the tests talk to.
-type Server struct{ Public, Admin, Issuer string }
+// skipOrFail skips the test, or fails it when CI=true, so that CI can never
+// silently not run it.
+func skipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + ". " + howTo)
+	}
+	t.Skip(why + ". " + howTo)
+}
 
-// Start returns the test server from the environment. Without one the test
-// is skipped, or fails when CI=true, so that CI can never silently not run it.
+// Server is the Hydra the tests talk to.
+type Server struct {
+	Public, Admin, Issuer string
+	// private: StartPrivate started it for one test, which may rotate its
+	// keys.
+	private bool
+}
+
+// Start returns the test server from the environment, shared by all test
+// packages. Without one the test is skipped, or fails when CI=true, so that
+// CI can never silently not run it.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	admin := os.Getenv(EnvAdmin)
 	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(howTo)
-		}
-		t.Skip(howTo)
+		skipOrFail(t, EnvAdmin+" is not set, so there is no Hydra test server")
 	}
 	s := &Server{
 		Public: strings.TrimSuffix(os.Getenv(EnvPublic), "/"),
@@ -88,6 +115,168 @@ func Start(t testing.TB) *Server {
 		s.Issuer = s.Public + "/"
 	}
 	return s
+}
+
+//go:embed hydra.env
+var sharedSettings string
+
+// settings are the KEY=VALUE lines of hydra.env, the Hydra settings that
+// .ci/hydra.sh uses as well.
+func settings() []string {
+	var kv []string
+	for _, line := range strings.Split(sharedSettings, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line != "" && !strings.HasPrefix(line, "#") {
+			kv = append(kv, line)
+		}
+	}
+	return kv
+}
+
+// StartPrivate starts a Hydra of this test's own, which no other test or
+// package uses, and stops it at test cleanup. It runs the binary that
+// .ci/hydra.sh built (EnvBin) configured as that script configures the
+// shared one: a sqlite database in t.TempDir(), the settings of hydra.env
+// (JWT access tokens, PKCE enforced, ...), free loopback ports, the issuer
+// with a trailing slash. Keep the two alike: what differs between instances
+// is set here and in the script's _hydra_start, the rest is in hydra.env.
+// Starting takes a few seconds (migration, then serving). Without EnvBin the
+// test is skipped, or fails when CI=true.
+func StartPrivate(t testing.TB) *Server {
+	t.Helper()
+	bin := os.Getenv(EnvBin)
+	if bin == "" {
+		skipOrFail(t, EnvBin+" is not set, so there is no Hydra binary to start a private Hydra with")
+	}
+	began := time.Now()
+	dir := t.TempDir()
+	// Hydra's configuration, as environment variables of its keys: this
+	// instance's, then the shared ones; the last value of a key wins over
+	// the caller's environment.
+	env := slices.Concat(os.Environ(), []string{
+		"DSN=sqlite://" + filepath.Join(dir, "db.sqlite") + "?_fk=true",
+		"SECRETS_SYSTEM=" + randomString(32),
+	}, settings())
+	migrate := exec.Command(bin, "migrate", "sql", "up", "-e", "--yes")
+	migrate.Env, migrate.Dir = env, dir
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("hydra migrate: %v; its output:\n%s", err, out)
+	}
+	var failures []string
+	for attempt := 1; attempt <= 5; attempt++ {
+		public, admin, err := freePorts()
+		if err != nil {
+			t.Fatalf("finding free ports for Hydra: %v", err)
+		}
+		s := &Server{
+			Public:  "http://127.0.0.1:" + strconv.Itoa(public),
+			Admin:   "http://127.0.0.1:" + strconv.Itoa(admin),
+			private: true,
+		}
+		s.Issuer = s.Public + "/"
+		out := new(syncBuffer)
+		cmd := exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
+		cmd.Env = append(slices.Clip(env),
+			"SERVE_PUBLIC_PORT="+strconv.Itoa(public),
+			"SERVE_ADMIN_PORT="+strconv.Itoa(admin),
+			"URLS_SELF_ISSUER="+s.Issuer,
+			"URLS_SELF_PUBLIC="+s.Public+"/",
+			"URLS_SELF_ADMIN="+s.Admin+"/",
+			"WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL="+s.Public+"/oauth2/register",
+		)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("starting hydra: %v", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		stop := func() error {
+			cmd.Process.Kill()
+			return <-exited
+		}
+		ready, waitErr := waitReady(s, exited, 30*time.Second)
+		if ready {
+			t.Cleanup(func() { stop() })
+			t.Logf("private Hydra on %s (public) and %s (admin), started in %v", s.Public, s.Admin, time.Since(began).Round(time.Millisecond))
+			return s
+		}
+		if waitErr == nil { // timed out
+			stop()
+			t.Fatalf("hydra on ports %d (public) and %d (admin) was not ready after 30 s; its output:\n%s", public, admin, out)
+		}
+		// Exited, most likely because another process took a port between
+		// freePorts and Hydra's listen: try others.
+		failures = append(failures, fmt.Sprintf("attempt %d, ports %d (public) and %d (admin): %v; its output:\n%s", attempt, public, admin, waitErr, out))
+	}
+	t.Fatalf("hydra did not start:\n%s", strings.Join(failures, "\n"))
+	return nil
+}
+
+// freePorts returns two distinct loopback ports that nothing listened on a
+// moment ago.
+func freePorts() (public, admin int, err error) {
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, 0, err
+		}
+		// Closed only after both are taken, so that they differ.
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports[0], ports[1], nil
+}
+
+// waitReady polls /health/ready on s's public and admin ports until both
+// answer 200 (true), the process exits (false and its exit error, never
+// nil), or timeout passes (false, nil).
+func waitReady(s *Server, exited <-chan error, timeout time.Duration) (bool, error) {
+	poll := &http.Client{Timeout: time.Second}
+	isReady := func(base string) bool {
+		resp, err := poll.Get(base + "/health/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case err := <-exited:
+			if err == nil {
+				err = errors.New("exited with status 0")
+			}
+			return false, err
+		default:
+		}
+		if isReady(s.Public) && isReady(s.Admin) {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer collects a process's output, which may be read while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Client is an OAuth client registered at the server.
@@ -344,11 +533,17 @@ func (s *Server) acceptConsent(challenge string) (string, error) {
 // RotateKeys creates a new signing key in Hydra's access-token key set
 // (hydra.jwt.access-token) and deletes the previous ones, so tokens signed
 // before no longer verify against the published JWKS. Hydra signs with the
-// newest key of the set from then on. It returns the new key's kid. Since it
-// invalidates every JWT access token issued before, tests that use it should
-// not run in parallel with others that verify tokens.
+// newest key of the set from then on. It returns the new key's kid.
+//
+// Use it only on a server from StartPrivate: since it invalidates every JWT
+// access token issued before, on the shared server (Start) it would break
+// the tests of other packages that run at the same time. On any other
+// server it fails the test.
 func (s *Server) RotateKeys(t testing.TB) string {
 	t.Helper()
+	if !s.private {
+		t.Fatal("RotateKeys on a Hydra that is not the test's own: it would invalidate the tokens of the tests sharing it; use StartPrivate")
+	}
 	path := "/admin/keys/" + AccessTokenKeySet
 	var old struct {
 		Keys []struct {

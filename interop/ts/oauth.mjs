@@ -233,7 +233,7 @@ async function main() {
 
   // First attempt: no token. The server must refuse it, and the SDK then
   // runs discovery and sends the user to authorize.
-  const first = new StreamableHTTPClientTransport === undefined ? undefined : transportFor(kind, endpoint, provider);
+  const first = transportFor(kind, endpoint, provider);
   let firstErr;
   const probe = new Client({ name: 'filestage-interop-ts', version: '1.0.0' });
   try {
