@@ -278,3 +278,27 @@ func equalJSON(got any, want []string) bool {
 	b, _ := json.Marshal(want)
 	return string(a) == string(b)
 }
+
+// TestOAuthKeyRotation: the authorization server rotates its signing key
+// while filestage runs. A token of the new key works at once, without a
+// restart; a token of the withdrawn key is refused from then on.
+func TestOAuthKeyRotation(t *testing.T) {
+	hs := hydratest.StartPrivate(t)
+	s := start(t, map[string]string{"FILESTAGE_OAUTH_ISSUER": hs.Issuer}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	resource := "http://" + s.addr + "/mcp"
+	scopes := []string{auth.ScopeStage, auth.ScopePresign}
+	c := hs.NewClient(t, scopes, []string{resource}, []string{"http://127.0.0.1:9/cb"}, "")
+	old := hs.ClientCredentials(t, c, scopes, resource)
+	if status, _, body := get(t, http.MethodPost, resource, old, initialize); status != http.StatusOK {
+		t.Fatalf("a token before the rotation: %d %s", status, body)
+	}
+	hs.RotateKeys(t)
+	fresh := hs.ClientCredentials(t, c, scopes, resource)
+	if status, _, body := get(t, http.MethodPost, resource, fresh, initialize); status != http.StatusOK {
+		t.Fatalf("a token of the new key: %d %s", status, body)
+	}
+	status, challenge, _ := get(t, http.MethodPost, resource, old, initialize)
+	if status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) {
+		t.Errorf("a token of the withdrawn key: %d, WWW-Authenticate %q", status, challenge)
+	}
+}

@@ -7,7 +7,8 @@
 // FILESTAGE_ALLOW_PRIVATE_URLS from this process's environment), else the
 // endpoint URL: http://127.0.0.1:PORT/mcp or http://127.0.0.1:PORT/sse.
 // Prints "ok <transport>" and exits 0, or prints the reason to stderr and
-// exits 1. interop_test.go runs it.
+// exits 1. interop_test.go runs it. The flows themselves are in flows.mjs,
+// which oauth.mjs runs too.
 import process from 'node:process';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';

@@ -69,8 +69,7 @@ async function readLine() {
 // Provider is an in-memory OAuthClientProvider for a pre-registered
 // confidential client.
 class Provider {
-  constructor({ kind, endpoint, clientId, clientSecret, redirectURI }) {
-    this.kind = kind;
+  constructor({ endpoint, clientId, clientSecret, redirectURI }) {
     this.endpoint = endpoint;
     this.redirectURI = redirectURI;
     this.client = { client_id: clientId, client_secret: clientSecret, token_endpoint_auth_method: 'client_secret_basic' };
@@ -228,7 +227,7 @@ async function main() {
   const size = Number(sizeArg);
   const endpoint = new URL(endpointArg);
 
-  const provider = new Provider({ kind, endpoint, clientId, clientSecret, redirectURI });
+  const provider = new Provider({ endpoint, clientId, clientSecret, redirectURI });
   if (kind === 'sse') provider.validateResourceURL = async (s, r) => Provider.sseResourceCheck(s, r);
 
   // First attempt: no token. The server must refuse it, and the SDK then
