@@ -110,7 +110,9 @@ func TestTypeScriptOAuth(t *testing.T) {
 			// The redirect URI is never contacted: the final redirect is
 			// handed to oauth.mjs on its stdin.
 			const redirectURI = "http://127.0.0.1:1/callback"
-			oc := hs.NewClient(t, []string{"files:stage", "files:presign"}, []string{"http://" + addr + "/mcp"}, []string{redirectURI}, "")
+			// The client may ask for the endpoint it uses as its audience:
+			// /mcp and /sse are each a protected resource.
+			oc := hs.NewClient(t, []string{"files:stage", "files:presign"}, []string{"http://" + addr + tc.path}, []string{redirectURI}, "")
 
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -146,7 +148,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if stages == 0 {
 		stages = tools.DefaultConcurrentStages()
 	}
-	authn, err := authenticator(cfg, publicURL)
+	authn, resources, err := authenticator(cfg, publicURL)
 	if err != nil {
 		return err
 	}
@@ -204,10 +206,10 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		go reloadTokens(ctx, hup, authn.Tokens, log)
 	}
 	if authn != nil && authn.OAuth != nil {
-		log.Info("accepting OAuth access tokens", "issuers", authn.OAuth.Issuers(), "audience", authn.OAuth.Audience())
+		log.Info("accepting OAuth access tokens", "issuers", authn.OAuth.Issuers(), "audiences", authn.OAuth.Audiences())
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
-		Auth: authn, ToolScopes: toolScopes, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
+		Auth: authn, Resources: resources, ToolScopes: toolScopes, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
 		MaxSessions: cfg.MaxSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
@@ -215,21 +217,29 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log})
 }
 
-// authenticator is the authentication cfg asks for, or nil for none.
-func authenticator(cfg config.Config, publicURL string) (*auth.Authenticator, error) {
+// authenticator is the authentication cfg asks for, or nil for none, and
+// with OAuth, the protected resource each MCP endpoint is (RFC 9728): its
+// own URL, unless --oauth-audience names one for both.
+func authenticator(cfg config.Config, publicURL string) (*auth.Authenticator, map[string]string, error) {
 	o := auth.Options{Token: cfg.AuthToken, TokensFile: cfg.TokensFile}
 	if cfg.Transport != config.TransportHTTP || cfg.Command != config.CmdServe {
-		return nil, nil // stdio's one client is the local user
+		return nil, nil, nil // stdio's one client is the local user
 	}
+	var resources map[string]string
 	if len(cfg.OAuthIssuers) > 0 {
-		audience := cfg.OAuthAudience
-		if audience == "" {
-			audience = strings.TrimSuffix(publicURL, "/") + transport.PathMCP
+		resources = map[string]string{}
+		var audiences []string
+		for _, path := range []string{transport.PathMCP, transport.PathSSE} {
+			resources[path] = cmp.Or(cfg.OAuthAudience, strings.TrimSuffix(publicURL, "/")+path)
+			if !slices.Contains(audiences, resources[path]) {
+				audiences = append(audiences, resources[path])
+			}
 		}
-		o.OAuth = &auth.OAuthOptions{Issuers: cfg.OAuthIssuers, Audience: audience,
+		o.OAuth = &auth.OAuthOptions{Issuers: cfg.OAuthIssuers, Audiences: audiences,
 			IntrospectionURL: cfg.OAuthIntrospectionURL, ClientID: cfg.OAuthIntrospectionClientID, ClientSecret: cfg.OAuthIntrospectionClientSecret}
 	}
-	return auth.New(o)
+	a, err := auth.New(o)
+	return a, resources, err
 }
 
 // reloadTokens reads the tokens file again on each hangup: clients removed

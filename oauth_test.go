@@ -115,18 +115,24 @@ func TestOAuth(t *testing.T) {
 	metadataURL := base + "/.well-known/oauth-protected-resource/mcp"
 
 	t.Run("discovery", func(t *testing.T) {
-		for _, path := range []string{"/mcp", "/sse"} {
+		// Each endpoint is a protected resource of its own: clients check
+		// that the resource is the URL they use.
+		for _, path := range []string{"/mcp", "/sse", "/message?sessionId=x"} {
+			want := metadataURL
+			if path != "/mcp" {
+				want = base + "/.well-known/oauth-protected-resource/sse"
+			}
 			status, challenge, _ := get(t, http.MethodPost, base+path, "", initialize)
-			if status != http.StatusUnauthorized || !strings.Contains(challenge, `resource_metadata="`+metadataURL+`"`) ||
+			if status != http.StatusUnauthorized || !strings.Contains(challenge, `resource_metadata="`+want+`"`) ||
 				!strings.Contains(challenge, `scope="files:presign files:stage"`) || strings.Contains(challenge, "error=") {
 				t.Errorf("%s without a token: %d, WWW-Authenticate %q", path, status, challenge)
 			}
 		}
-		for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"} {
+		for path, want := range map[string]string{"/.well-known/oauth-protected-resource/mcp": resource, "/.well-known/oauth-protected-resource": resource, "/.well-known/oauth-protected-resource/sse": base + "/sse"} {
 			status, _, body := get(t, http.MethodGet, base+path, "", "")
 			var md map[string]any
 			json.Unmarshal([]byte(body), &md)
-			if status != http.StatusOK || md["resource"] != resource || !equalJSON(md["authorization_servers"], []string{hs.Issuer}) ||
+			if status != http.StatusOK || md["resource"] != want || !equalJSON(md["authorization_servers"], []string{hs.Issuer}) ||
 				!equalJSON(md["scopes_supported"], []string{"files:presign", "files:stage"}) || !equalJSON(md["bearer_methods_supported"], []string{"header"}) {
 				t.Errorf("GET %s: %d %s", path, status, body)
 			}
@@ -201,10 +207,10 @@ func TestOAuth(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				for _, path := range []string{"/mcp", "/sse"} {
+				for path, md := range map[string]string{"/mcp": metadataURL, "/sse": base + "/.well-known/oauth-protected-resource/sse"} {
 					status, challenge, body := get(t, http.MethodPost, base+path, tt.token, initialize)
 					if status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) ||
-						!strings.Contains(challenge, `resource_metadata="`+metadataURL+`"`) || !strings.Contains(body, tt.why) {
+						!strings.Contains(challenge, `resource_metadata="`+md+`"`) || !strings.Contains(body, tt.why) {
 						t.Errorf("%s: %d, WWW-Authenticate %q, body %q (want it to say %q)", path, status, challenge, body, tt.why)
 					}
 				}

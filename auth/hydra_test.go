@@ -17,7 +17,7 @@ func TestHydraTokenTimes(t *testing.T) {
 	scopes := []string{ScopeStage, ScopePresign}
 	c := hs.NewClient(t, scopes, []string{audience}, []string{"http://127.0.0.1:9/cb"}, "")
 	token := hs.ClientCredentials(t, c, scopes, audience)
-	a, err := NewOAuth(OAuthOptions{Issuers: []string{hs.Issuer}, Audience: audience})
+	a, err := NewOAuth(OAuthOptions{Issuers: []string{hs.Issuer}, Audiences: []string{audience}})
 	if err != nil {
 		t.Fatal(err)
 	}

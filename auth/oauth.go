@@ -50,9 +50,9 @@ const (
 type OAuthOptions struct {
 	// Issuers are the authorization servers trusted, by issuer identifier.
 	Issuers []string
-	// Audience must be among a token's audiences (RFC 8707): the canonical
-	// URL of this server's MCP endpoint.
-	Audience string
+	// Audiences: one of them must be among a token's audiences (RFC
+	// 8707), the canonical URLs of this server's MCP endpoints.
+	Audiences []string
 	// Introspection, when ClientID is set, checks opaque tokens (RFC 7662)
 	// at URL, or at the first issuer's advertised endpoint.
 	IntrospectionURL, ClientID, ClientSecret string
@@ -107,7 +107,7 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 	if len(o.Issuers) == 0 {
 		return nil, errors.New("oauth: no issuer")
 	}
-	if o.Audience == "" {
+	if len(o.Audiences) == 0 {
 		return nil, errors.New("oauth: no audience")
 	}
 	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}, now: time.Now,
@@ -128,8 +128,8 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 // Issuers are the trusted issuers, as configured.
 func (a *OAuth) Issuers() []string { return slices.Clone(a.o.Issuers) }
 
-// Audience is the audience tokens must carry.
-func (a *OAuth) Audience() string { return a.o.Audience }
+// Audiences are the audiences of which tokens must carry one.
+func (a *OAuth) Audiences() []string { return slices.Clone(a.o.Audiences) }
 
 // errInvalid is a token refused; its text says why, for the
 // WWW-Authenticate error_description and the log.
@@ -212,8 +212,8 @@ func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, err
 	if claims.Expiry == nil {
 		return nil, invalidToken("the token has no exp")
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: iss.id, AnyAudience: jwt.Audience{a.o.Audience}, Time: a.now()}, leeway); err != nil {
-		return nil, invalidToken("%v (this server's audience is %s)", err, a.o.Audience)
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: iss.id, AnyAudience: a.o.Audiences, Time: a.now()}, leeway); err != nil {
+		return nil, invalidToken("%v (this server's audiences are %s)", err, strings.Join(a.o.Audiences, ", "))
 	}
 	scopes, err := readScopes(extra)
 	if err != nil {
@@ -441,8 +441,8 @@ func (a *OAuth) introspectNow(ctx context.Context, token string) (*Principal, ti
 		return nil, ttl, invalidToken("the token is not an access token")
 	case in.Iss != "" && a.issuers[in.Iss] == nil:
 		return nil, ttl, invalidToken("the token's issuer %q is not trusted here", in.Iss)
-	case !slices.Contains(in.Aud, a.o.Audience):
-		return nil, ttl, invalidToken("the token's audience %v does not include this server's, %s", []string(in.Aud), a.o.Audience)
+	case !slices.ContainsFunc(a.o.Audiences, func(aud string) bool { return slices.Contains(in.Aud, aud) }):
+		return nil, ttl, invalidToken("the token's audience %v includes none of this server's, %s", []string(in.Aud), strings.Join(a.o.Audiences, ", "))
 	case in.Exp != nil && now.After(in.Exp.Time().Add(leeway)):
 		return nil, ttl, invalidToken("the token has expired")
 	case in.Nbf != nil && now.Add(leeway).Before(in.Nbf.Time()):

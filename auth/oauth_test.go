@@ -117,7 +117,7 @@ func hmacWith(t *testing.T, kid string, pub any, claims map[string]any) string {
 }
 
 func newOAuth(t *testing.T, is *testIssuer) *OAuth {
-	a, err := NewOAuth(OAuthOptions{Issuers: []string{is.URL}, Audience: audience, ClientID: "filestage", ClientSecret: "secret"})
+	a, err := NewOAuth(OAuthOptions{Issuers: []string{is.URL}, Audiences: []string{audience}, ClientID: "filestage", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestIssuerMetadata(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"issuer": "https://someone-else.example", "jwks_uri": "https://someone-else.example/jwks"})
 	}))
 	defer liar.Close()
-	a, err := NewOAuth(OAuthOptions{Issuers: []string{liar.URL}, Audience: audience})
+	a, err := NewOAuth(OAuthOptions{Issuers: []string{liar.URL}, Audiences: []string{audience}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestIssuerMetadata(t *testing.T) {
 		t.Errorf("error %v, want a metadata error that is not the caller's", err)
 	}
 	for _, bad := range []string{"", "ftp://x", "https://x/?q=1", "https://x/#f", "not a url"} {
-		if _, err := NewOAuth(OAuthOptions{Issuers: []string{bad}, Audience: audience}); err == nil {
+		if _, err := NewOAuth(OAuthOptions{Issuers: []string{bad}, Audiences: []string{audience}}); err == nil {
 			t.Errorf("issuer %q accepted", bad)
 		}
 	}

@@ -340,7 +340,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"auth-token", "FILESTAGE_AUTH_TOKEN", "the one bearer token of a single-client server, required on /mcp and /sse (prefer the environment variable: flags show in ps)", (*stringValue)(&c.AuthToken)},
 		{"tokens-file", "FILESTAGE_TOKENS_FILE", "file of named clients, one per line: NAME sha256:HASH [scopes=A,B] [max-stages=N] [calls-per-minute=N]; 'filestage token new NAME' prints one; re-read on SIGHUP", (*stringValue)(&c.TokensFile)},
 		{"oauth-issuer", "FILESTAGE_OAUTH_ISSUER", "http: accept OAuth 2.1 access tokens from this authorization server (issuer URL; repeat or comma-separate for several)", &listValue{vals: &c.OAuthIssuers}},
-		{"oauth-audience", "FILESTAGE_OAUTH_AUDIENCE", "audience access tokens must carry (default <public URL>/mcp, RFC 8707)", (*stringValue)(&c.OAuthAudience)},
+		{"oauth-audience", "FILESTAGE_OAUTH_AUDIENCE", "audience access tokens must carry, and the resource both endpoints' metadata names (default <public URL>/mcp or <public URL>/sse, RFC 8707)", (*stringValue)(&c.OAuthAudience)},
 		{"oauth-introspection-url", "FILESTAGE_OAUTH_INTROSPECTION_URL", "RFC 7662 endpoint for opaque tokens (default the first issuer's introspection_endpoint)", (*stringValue)(&c.OAuthIntrospectionURL)},
 		{"oauth-introspection-client-id", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID", "client ID filestage introspects opaque tokens with (introspection is off without it)", (*stringValue)(&c.OAuthIntrospectionClientID)},
 		{"oauth-introspection-client-secret", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET", "that client's secret (prefer the environment variable)", (*stringValue)(&c.OAuthIntrospectionClientSecret)},

@@ -48,11 +48,11 @@ func (h *HTTP) authenticate(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 		case errors.Is(err, auth.ErrNoToken) && !sent:
-			h.challenge(w, "", "send Authorization: Bearer <token>"+h.howToGetToken())
+			h.challenge(w, r, "", "send Authorization: Bearer <token>"+h.howToGetToken(r))
 			return
 		case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
 			h.log.Info("bearer token refused", "reason", err.Error(), "remote", r.RemoteAddr)
-			h.challenge(w, "invalid_token", err.Error())
+			h.challenge(w, r, "invalid_token", err.Error())
 			return
 		default:
 			// The issuer could not be reached, or is being spared: not
@@ -84,20 +84,33 @@ func bearer(r *http.Request) (token string, sent bool) {
 	return strings.TrimSpace(tok), true
 }
 
-func (h *HTTP) howToGetToken() string {
-	if h.resourceMetadataURL != "" {
-		return ": get one from an authorization server listed at " + h.resourceMetadataURL
+func (h *HTTP) howToGetToken(r *http.Request) string {
+	if u := h.metadataURL(r); u != "" {
+		return ": get one from an authorization server listed at " + u
 	}
 	return ""
+}
+
+// metadataURL is where the RFC 9728 metadata of the endpoint r was sent to
+// is, when OAuth is on: /sse's for the SSE endpoints, /mcp's for the rest.
+func (h *HTTP) metadataURL(r *http.Request) string {
+	if h.metadata == nil {
+		return ""
+	}
+	path := PathMCP
+	if r.URL.Path == PathSSE || r.URL.Path == PathMessage {
+		path = PathSSE
+	}
+	return h.publicURL + PathResourceMetadata + path
 }
 
 // challenge answers 401 with the WWW-Authenticate header of RFC 6750 and,
 // with OAuth on, RFC 9728's resource_metadata, which is how an MCP client
 // finds where to get a token.
-func (h *HTTP) challenge(w http.ResponseWriter, code, description string) {
+func (h *HTTP) challenge(w http.ResponseWriter, r *http.Request, code, description string) {
 	params := []string{}
-	if h.resourceMetadataURL != "" {
-		params = append(params, "resource_metadata="+quote(h.resourceMetadataURL))
+	if u := h.metadataURL(r); u != "" {
+		params = append(params, "resource_metadata="+quote(u))
 		if len(h.scopes) > 0 {
 			params = append(params, "scope="+quote(strings.Join(h.scopes, " ")))
 		}
@@ -113,10 +126,10 @@ func (h *HTTP) challenge(w http.ResponseWriter, code, description string) {
 
 // insufficientScope refuses a tool call the principal's scopes do not
 // cover (RFC 6750 section 3.1), saying which scope it needs.
-func (h *HTTP) insufficientScope(w http.ResponseWriter, id json.RawMessage, tool, scope string) {
+func (h *HTTP) insufficientScope(w http.ResponseWriter, r *http.Request, id json.RawMessage, tool, scope string) {
 	params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
-	if h.resourceMetadataURL != "" {
-		params = append(params, "resource_metadata="+quote(h.resourceMetadataURL))
+	if u := h.metadataURL(r); u != "" {
+		params = append(params, "resource_metadata="+quote(u))
 	}
 	params = append(params, "error_description="+quote("calling "+tool+" needs scope "+scope))
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
@@ -135,17 +148,19 @@ func (h *HTTP) allScopes(p *auth.Principal) bool {
 
 // serveResourceMetadata serves RFC 9728 metadata. It is public, and read
 // by browser-based clients from other origins.
-func (h *HTTP) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	if r.Method == http.MethodOptions {
-		w.Header().Set("Access-Control-Allow-Methods", "GET")
-		w.Header().Set("Access-Control-Allow-Headers", "mcp-protocol-version")
-		w.WriteHeader(http.StatusNoContent)
-		return
+func (h *HTTP) serveResourceMetadata(md resourceMetadata) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET")
+			w.Header().Set("Access-Control-Allow-Headers", "mcp-protocol-version")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=300")
+		json.NewEncoder(w).Encode(md)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	json.NewEncoder(w).Encode(h.metadata)
 }
 
 // quote is an RFC 9110 quoted-string.

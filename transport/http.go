@@ -4,6 +4,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -39,6 +40,9 @@ type HTTPOptions struct {
 	AuthToken string
 	// ToolScopes name the scope each tool needs, by tool name.
 	ToolScopes map[string]string
+	// Resources are, with OAuth, the protected resource (RFC 9728) each
+	// MCP endpoint is, by path (PathMCP, PathSSE).
+	Resources map[string]string
 	// PublicURL is where clients reach this server (through a proxy, say):
 	// its origin and its Host are allowed besides loopback ones.
 	PublicURL string
@@ -74,11 +78,11 @@ type HTTP struct {
 	toolScopes map[string]string
 	// scopes are the tools' scopes, sorted.
 	scopes []string
-	// metadata is the RFC 9728 document, served at resourceMetadataURL
-	// when OAuth is on.
-	metadata            resourceMetadata
-	resourceMetadataURL string
-	log                 *slog.Logger
+	// metadata are the RFC 9728 documents by endpoint path, served at
+	// metadataURL(path), when OAuth is on.
+	metadata  map[string]resourceMetadata
+	publicURL string
+	log       *slog.Logger
 }
 
 // NewHTTP builds the HTTP handler for s.
@@ -149,18 +153,22 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	}
 	if h.auth != nil && h.auth.OAuth != nil {
 		// RFC 9728 section 3.1: the metadata of the resource at /mcp is at
-		// the well-known path with /mcp appended; the bare one serves
-		// clients that look there.
-		h.resourceMetadataURL = strings.TrimSuffix(o.PublicURL, "/") + PathResourceMetadata + PathMCP
-		h.metadata = resourceMetadata{
-			Resource:               h.auth.OAuth.Audience(),
-			AuthorizationServers:   h.auth.OAuth.Issuers(),
-			ScopesSupported:        h.scopes,
-			BearerMethodsSupported: []string{"header"},
-			ResourceName:           "filestage",
+		// the well-known path with /mcp appended, and /sse's with /sse
+		// (clients check that a resource is the endpoint they use); the
+		// bare one serves clients that look there.
+		h.publicURL = strings.TrimSuffix(o.PublicURL, "/")
+		h.metadata = map[string]resourceMetadata{}
+		for _, path := range []string{PathMCP, PathSSE} {
+			h.metadata[path] = resourceMetadata{
+				Resource:               cmp.Or(o.Resources[path], h.publicURL+path),
+				AuthorizationServers:   h.auth.OAuth.Issuers(),
+				ScopesSupported:        h.scopes,
+				BearerMethodsSupported: []string{"header"},
+				ResourceName:           "filestage",
+			}
+			h.mux.HandleFunc(PathResourceMetadata+path, h.serveResourceMetadata(h.metadata[path]))
 		}
-		h.mux.HandleFunc(PathResourceMetadata+PathMCP, h.serveResourceMetadata)
-		h.mux.HandleFunc(PathResourceMetadata, h.serveResourceMetadata)
+		h.mux.HandleFunc(PathResourceMetadata, h.serveResourceMetadata(h.metadata[PathMCP]))
 	}
 	h.mux.Handle(PathMCP, guard(h.inspect(h.streamable, true)))
 	sse := h.limitSSE(h.inspect(h.sse, false))

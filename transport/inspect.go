@@ -120,7 +120,7 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 			// Part of opening a session, not a use of it.
 		case string(mcp.MethodToolsCall):
 			if scope, ok := h.toolScopes[msg.Params.Name]; ok && !p.Allows(scope) {
-				h.insufficientScope(w, msg.ID, msg.Params.Name, scope)
+				h.insufficientScope(w, r, msg.ID, msg.Params.Name, scope)
 				return
 			}
 			h.markUsed(r, streamable)

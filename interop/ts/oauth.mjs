@@ -173,21 +173,6 @@ class Provider {
     console.log(`AUTHORIZE ${authorizationURL.href}`);
     this.callback = await readLine();
   }
-
-  // validateResourceURL is given only for SSE: filestage's resource is its
-  // /mcp URL, also for /sse (the 401 there names /mcp's metadata), and the
-  // SDK's default check wants the resource's path to be a prefix of the
-  // endpoint's ("Protected resource …/mcp does not match expected …/sse").
-  // Same origin is required here instead.
-  static sseResourceCheck(serverUrl, resource) {
-    const server = new URL(String(serverUrl));
-    if (resource === undefined) return undefined;
-    const res = new URL(resource);
-    if (res.origin !== server.origin) {
-      throw new Error(`protected resource ${resource} is not on the origin of ${server.href}`);
-    }
-    return res;
-  }
 }
 
 function transportFor(kind, endpoint, provider) {
@@ -228,7 +213,6 @@ async function main() {
   const endpoint = new URL(endpointArg);
 
   const provider = new Provider({ endpoint, clientId, clientSecret, redirectURI });
-  if (kind === 'sse') provider.validateResourceURL = async (s, r) => Provider.sseResourceCheck(s, r);
 
   // First attempt: no token. The server must refuse it, and the SDK then
   // runs discovery and sends the user to authorize.
