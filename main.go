@@ -152,10 +152,15 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	clientStages := cfg.ClientMaxStages
-	if clientStages == 0 && authn != nil && (authn.Tokens != nil || authn.OAuth != nil) {
+	clientStages, clientSessions := cfg.ClientMaxStages, cfg.ClientMaxSessions
+	if authn != nil && (authn.Tokens != nil || authn.OAuth != nil) {
 		// Several clients share the server: none may take all of it.
-		clientStages = max(1, stages/4)
+		if clientStages == 0 {
+			clientStages = max(1, stages/4)
+		}
+		if clientSessions == 0 {
+			clientSessions = max(1, cmp.Or(cfg.MaxSessions, transport.DefaultMaxSessions)/4)
+		}
 	}
 	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
@@ -210,7 +215,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	}
 	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{
 		Auth: authn, Resources: resources, ToolScopes: toolScopes, PublicURL: publicURL, AllowedOrigins: cfg.AllowedOrigins, Routes: routes, Logger: log, Stateless: cfg.Stateless,
-		MaxSessions: cfg.MaxSessions,
+		MaxSessions: cfg.MaxSessions, MaxClientSessions: clientSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
 	})

@@ -85,6 +85,9 @@ type Config struct {
 	// than one client can exist.
 	ClientMaxStages      int
 	ClientCallsPerMinute int
+	// ClientMaxSessions: zero means a quarter of MaxSessions when more
+	// than one client can exist, else no limit.
+	ClientMaxSessions int
 
 	// TokenName and TokenScopes are token new's client and scopes.
 	TokenName   string
@@ -347,6 +350,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"scope-stage", "FILESTAGE_SCOPE_STAGE", "scope a token needs to call stage_connector_file", (*stringValue)(&c.ScopeStage)},
 		{"scope-presign", "FILESTAGE_SCOPE_PRESIGN", "scope a token needs to call request_presigned_upload", (*stringValue)(&c.ScopePresign)},
 		{"client-max-stages", "FILESTAGE_CLIENT_MAX_STAGES", "most stage calls one client runs at once, where its tokens file entry sets none (default a quarter of --max-concurrent-stages when several clients can exist; 0 and one client: no limit)", (*intValue)(&c.ClientMaxStages)},
+		{"client-max-sessions", "FILESTAGE_CLIENT_MAX_SESSIONS", "http: most sessions one client holds at once (default a quarter of --max-sessions when several clients can exist; 0 and one client: no limit)", (*intValue)(&c.ClientMaxSessions)},
 		{"client-calls-per-minute", "FILESTAGE_CLIENT_CALLS_PER_MINUTE", "most tool calls one client makes per minute, where its tokens file entry sets none (default 0: no limit)", (*intValue)(&c.ClientCallsPerMinute)},
 		{"allowed-origins", "FILESTAGE_ALLOWED_ORIGINS", "comma-separated browser origins allowed besides loopback and the public URL", (*stringValue)(origins)},
 		{"file-roots", "FILESTAGE_FILE_ROOTS", "comma-separated directories whose files stage_connector_file may read as file:// URLs (default none)", (*stringValue)(roots)},

@@ -59,7 +59,7 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_STATELESS": "true", "FILESTAGE_TOKENS_FILE": "/etc/filestage/tokens", "FILESTAGE_OAUTH_ISSUER": "https://as.example/, https://as2.example",
 			"FILESTAGE_OAUTH_AUDIENCE": "https://files.example.com/mcp", "FILESTAGE_OAUTH_INTROSPECTION_URL": "https://as.example/introspect",
 			"FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID": "filestage", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET": "s\n",
-			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60",
+			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60", "FILESTAGE_CLIENT_MAX_SESSIONS": "7",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
@@ -68,7 +68,7 @@ func TestParse(t *testing.T) {
 				TokensFile: "/etc/filestage/tokens", OAuthIssuers: []string{"https://as.example/", "https://as2.example"},
 				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
 				OAuthIntrospectionClientID: "filestage", OAuthIntrospectionClientSecret: "s",
-				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60}
+				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}

@@ -164,3 +164,42 @@ func openSession(t *testing.T, url, token string) string {
 	post(t, url, token, id, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	return id
 }
+
+// TestClientSessionCap: one client's sessions are capped on top of the
+// server's. At its cap a client's own oldest unused session makes room;
+// when all of its sessions are in use it is refused, and another client
+// is not.
+func TestClientSessionCap(t *testing.T) {
+	ta, la, _ := auth.NewToken("a", nil)
+	tb, lb, _ := auth.NewToken("b", nil)
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte(la+"\n"+lb+"\n"), 0o600)
+	au, err := auth.New(auth.Options{TokensFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: au, MaxSessions: 10, MaxClientSessions: 2})
+	url := srv.URL + PathMCP
+	ping := `{"jsonrpc":"2.0","id":3,"method":"ping"}`
+	first, second := openSession(t, url, ta), openSession(t, url, ta)
+	post(t, url, ta, second, mcp.LATEST_LEGACY_PROTOCOL_VERSION, ping) // second is in use, first is not
+	third := openSession(t, url, ta)
+	if resp := post(t, url, ta, first, mcp.LATEST_LEGACY_PROTOCOL_VERSION, ping); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a's unused first session after its third: %d, want 404 (ended to make room)", resp.StatusCode)
+	}
+	post(t, url, ta, third, mcp.LATEST_LEGACY_PROTOCOL_VERSION, ping)
+	resp := post(t, url, ta, "", mcp.LATEST_LEGACY_PROTOCOL_VERSION, initialize)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a's fourth session with two in use: %d", resp.StatusCode)
+	}
+	if sse := do(t, http.MethodGet, srv.URL+PathSSE, map[string]string{"Authorization": "Bearer " + ta}); sse.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a's SSE stream at its cap: %d", sse.StatusCode)
+	}
+	for _, id := range []string{second, third} {
+		if resp := post(t, url, ta, id, mcp.LATEST_LEGACY_PROTOCOL_VERSION, ping); resp.StatusCode != http.StatusOK {
+			t.Errorf("a's session in use: %d", resp.StatusCode)
+		}
+	}
+	openSession(t, url, tb)
+	openSession(t, url, tb)
+}

@@ -61,7 +61,9 @@ type HTTPOptions struct {
 	// MaxSessions caps live sessions, streamable HTTP and SSE together;
 	// zero means DefaultMaxSessions.
 	MaxSessions int
-	Logger      *slog.Logger
+	// MaxClientSessions caps one client's sessions; zero means no cap.
+	MaxClientSessions int
+	Logger            *slog.Logger
 }
 
 // HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
@@ -129,7 +131,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		}
 	}
 	slices.Sort(h.scopes)
-	h.sessions = newSessions(o.MaxSessions, func(id string) { deleteSession(h.streamable, id) })
+	h.sessions = newSessions(o.MaxSessions, o.MaxClientSessions, func(id string) { deleteSession(h.streamable, id) })
 	if !o.Stateless {
 		opts = append(opts, server.WithSessionIdManagerResolver(h.sessions))
 	}

@@ -102,11 +102,10 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 				return
 			}
 			if streamable && !h.stateless && mintsSession(r, body) {
-				release, ok := h.sessions.admit()
-				if !ok {
+				release, full := h.sessions.admit(p.ID)
+				if full != "" {
 					w.Header().Set("Retry-After", "30")
-					rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR,
-						"too many sessions are open, all of them in use (--max-sessions): close one you no longer need (DELETE "+PathMCP+"), or try again later")
+					rpcError(w, http.StatusServiceUnavailable, msg.ID, mcp.INTERNAL_ERROR, tooManySessions(full))
 					return
 				}
 				defer release()
@@ -261,10 +260,10 @@ func (h *HTTP) limitSSE(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		release, ok := h.sessions.openSSE()
-		if !ok {
+		release, full := h.sessions.openSSE(auth.FromContext(r.Context()).ID)
+		if full != "" {
 			w.Header().Set("Retry-After", "30")
-			http.Error(w, "too many sessions are open (--max-sessions); try again later", http.StatusServiceUnavailable)
+			http.Error(w, tooManySessions(full), http.StatusServiceUnavailable)
 			return
 		}
 		defer release()
@@ -272,6 +271,14 @@ func (h *HTTP) limitSSE(next http.Handler) http.Handler {
 		defer func() { h.sessions.endSSE(slot.id) }()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sseSlotKey{}, slot)))
 	})
+}
+
+// tooManySessions says which session cap left no room, and what to do.
+func tooManySessions(full string) string {
+	if full == fullClient {
+		return "this client has as many sessions open as it may, all of them in use (--client-max-sessions): close one it no longer needs (DELETE " + PathMCP + "), or try again later"
+	}
+	return "too many sessions are open, all of them in use (--max-sessions): close one you no longer need (DELETE " + PathMCP + "), or try again later"
 }
 
 // bodyWait is how long a request waits for body memory before it is

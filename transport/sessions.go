@@ -42,6 +42,8 @@ var errUnknownSession = errors.New("unknown session")
 // up, which would let a client run requests in sessions nobody opened.
 type sessions struct {
 	max int
+	// perOwner caps one principal's sessions; zero means no cap.
+	perOwner int
 	// end unregisters a session from the MCP server, dropping what it
 	// kept of the initialize.
 	end func(id string)
@@ -51,9 +53,12 @@ type sessions struct {
 	sse  int
 	// sseOwners are the principals of the live SSE sessions, by ID.
 	sseOwners map[string]string
-	// pending counts initializes admitted but not yet answered.
-	pending int
-	stop    chan struct{}
+	// pending counts initializes admitted but not yet answered, and
+	// pendingBy and sseBy those and the SSE streams by owner.
+	pending   int
+	pendingBy map[string]int
+	sseBy     map[string]int
+	stop      chan struct{}
 }
 
 type sessionState struct {
@@ -67,47 +72,91 @@ type sessionState struct {
 	unwatch func() bool
 }
 
-func newSessions(max int, end func(string)) *sessions {
+func newSessions(max, perOwner int, end func(string)) *sessions {
 	if max <= 0 {
 		max = DefaultMaxSessions
 	}
-	s := &sessions{max: max, end: end, live: map[string]*sessionState{}, sseOwners: map[string]string{}, stop: make(chan struct{})}
+	s := &sessions{max: max, perOwner: perOwner, end: end, live: map[string]*sessionState{}, sseOwners: map[string]string{},
+		pendingBy: map[string]int{}, sseBy: map[string]int{}, stop: make(chan struct{})}
 	go s.sweep()
 	return s
 }
 
-// admit makes room for a session being initialized: at the cap, the
+// Why a session was not admitted.
+const (
+	fullServer = "server"
+	fullClient = "client"
+)
+
+// admit makes room for a session owner is initializing: at the cap, the
 // oldest session that has made no request since its initialize is ended
 // to make it, so that sessions opened only to hold a place cannot lock
-// newcomers out. The place is held until release, called once the
-// initialize is answered (the session then counts itself). It reports
-// false when every session is in use.
-func (s *sessions) admit() (release func(), ok bool) {
+// newcomers out; at the owner's own cap, the owner's oldest such session.
+// The place is held until release, called once the initialize is answered
+// (the session then counts itself). full says which cap left no room:
+// every session there is in use.
+func (s *sessions) admit(owner string) (release func(), full string) {
 	s.mu.Lock()
-	var oldest string
-	if len(s.live)+s.sse+s.pending >= s.max {
-		var at time.Time
-		for id, st := range s.live {
-			if !st.used && (oldest == "" || st.created.Before(at)) {
-				oldest, at = id, st.created
-			}
-		}
+	var ended []string
+	if s.perOwner > 0 && s.ownedBy(owner) >= s.perOwner {
+		oldest := s.oldestUnused(owner)
 		if oldest == "" {
 			s.mu.Unlock()
-			return nil, false
+			return nil, fullClient
 		}
 		s.drop(oldest)
+		ended = append(ended, oldest)
+	}
+	if len(s.live)+s.sse+s.pending >= s.max {
+		oldest := s.oldestUnused("")
+		if oldest == "" {
+			s.mu.Unlock()
+			for _, id := range ended {
+				s.end(id)
+			}
+			return nil, fullServer
+		}
+		s.drop(oldest)
+		ended = append(ended, oldest)
 	}
 	s.pending++
+	s.pendingBy[owner]++
 	s.mu.Unlock()
-	if oldest != "" {
-		s.end(oldest)
+	for _, id := range ended {
+		s.end(id)
 	}
 	return sync.OnceFunc(func() {
 		s.mu.Lock()
 		s.pending--
+		if s.pendingBy[owner]--; s.pendingBy[owner] == 0 {
+			delete(s.pendingBy, owner)
+		}
 		s.mu.Unlock()
-	}), true
+	}), ""
+}
+
+// ownedBy counts owner's sessions, admitted ones included; s.mu is held.
+func (s *sessions) ownedBy(owner string) int {
+	n := s.pendingBy[owner] + s.sseBy[owner]
+	for _, st := range s.live {
+		if st.owner == owner {
+			n++
+		}
+	}
+	return n
+}
+
+// oldestUnused is the oldest session that has made no request since its
+// initialize, of owner's or, with owner "", of anyone's; s.mu is held.
+func (s *sessions) oldestUnused(owner string) string {
+	var oldest string
+	var at time.Time
+	for id, st := range s.live {
+		if !st.used && (owner == "" || st.owner == owner) && (oldest == "" || st.created.Before(at)) {
+			oldest, at = id, st.created
+		}
+	}
+	return oldest
 }
 
 // drop forgets a live session; s.mu is held.
@@ -225,20 +274,28 @@ func (s *sessions) owns(id, owner string) bool {
 	return ok && st.owner == owner
 }
 
-// openSSE takes a place for an SSE stream, whose session lives as long as
-// the stream; release gives it back.
-func (s *sessions) openSSE() (release func(), ok bool) {
+// openSSE takes a place for owner's SSE stream, whose session lives as
+// long as the stream; release gives it back. full says which cap left no
+// room.
+func (s *sessions) openSSE(owner string) (release func(), full string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.live)+s.sse+s.pending >= s.max {
-		return nil, false
+	switch {
+	case s.perOwner > 0 && s.ownedBy(owner) >= s.perOwner:
+		return nil, fullClient
+	case len(s.live)+s.sse+s.pending >= s.max:
+		return nil, fullServer
 	}
 	s.sse++
+	s.sseBy[owner]++
 	return sync.OnceFunc(func() {
 		s.mu.Lock()
 		s.sse--
+		if s.sseBy[owner]--; s.sseBy[owner] == 0 {
+			delete(s.sseBy, owner)
+		}
 		s.mu.Unlock()
-	}), true
+	}), ""
 }
 
 // sseSlot carries, in an SSE stream's request context, the ID mcp-go
