@@ -289,7 +289,7 @@ func equalJSON(got any, want []string) bool {
 // while filestage runs. A token of the new key works at once, without a
 // restart; a token of the withdrawn key is refused from then on.
 func TestOAuthKeyRotation(t *testing.T) {
-	hs := hydratest.StartPrivate(t)
+	hs := hydratest.Start(t)
 	s := start(t, map[string]string{"FILESTAGE_OAUTH_ISSUER": hs.Issuer}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	resource := "http://" + s.addr + "/mcp"
 	scopes := []string{auth.ScopeStage, auth.ScopePresign}

@@ -37,7 +37,7 @@ func TestHydraTokenTimes(t *testing.T) {
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("refused: %v", err)
-			case tc.err == "" && (p.ID != "oauth:"+hs.Issuer+"#"+c.ID || !p.Allows(ScopeStage) || !p.Allows(ScopePresign)):
+			case tc.err == "" && (p.ID != "oauth:"+hs.Issuer+"#sub:"+c.ID || !p.Allows(ScopeStage) || !p.Allows(ScopePresign)):
 				t.Errorf("principal %+v", p)
 			case tc.err != "" && (!errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), tc.err)):
 				t.Errorf("error %v, want one mentioning %q", err, tc.err)

@@ -39,6 +39,7 @@ const (
 	keysRefreshEvery  = 10 * time.Second
 	keysRefreshBurst  = 3
 	metadataMaxBytes  = 1 << 20
+	fetchTimeout      = 10 * time.Second
 	introspectionTTL  = 30 * time.Second
 	introspectionKeep = 10000
 	// Introspection requests per second, and their burst.
@@ -69,8 +70,10 @@ type OAuth struct {
 	now func() time.Time
 
 	introMu    sync.Mutex
-	introURL   string
 	introCache map[[32]byte]introspected
+	// introURLMu guards introURL, found once from the metadata.
+	introURLMu sync.Mutex
+	introURL   string
 	// introLimit bounds the introspection requests made for tokens not
 	// cached: made-up tokens must not turn filestage into a flood on the
 	// authorization server.
@@ -88,8 +91,10 @@ type issuer struct {
 	id      string
 	limiter *rate.Limiter
 
-	mu      sync.Mutex
+	// fetchMu serializes fetches, and guards meta; mu guards the keys.
+	fetchMu sync.Mutex
 	meta    *serverMetadata
+	mu      sync.Mutex
 	keys    *jose.JSONWebKeySet
 	fetched time.Time
 }
@@ -168,7 +173,9 @@ func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, err
 			// A JWT, but not one signed with an allowed algorithm.
 			return nil, invalidToken("the token is not a JWT signed with an allowed algorithm (%v)", err)
 		}
-		if a.o.ClientID == "" {
+		if a.o.ClientID == "" || strings.HasPrefix(token, tokenPrefix) {
+			// A named token the tokens file no longer holds is not sent
+			// to the issuer.
 			return nil, invalidToken("the token is neither one of this server's named tokens nor a JWT access token")
 		}
 		return a.introspect(ctx, token)
@@ -242,14 +249,17 @@ func (a *OAuth) principal(iss, sub, clientID string, scopes []string) (*Principa
 	if sub == "" && clientID == "" {
 		return nil, invalidToken("the token names neither a subject (sub) nor a client (client_id)")
 	}
-	if sub == "" {
-		sub = "client:" + clientID
-	}
+	// The issuer's subject; a token without one acts for its client, in
+	// an ID no subject can spell.
+	id := "oauth:" + iss + "#sub:" + sub
 	name := "oauth:" + sub
-	if clientID != "" && clientID != sub {
+	switch {
+	case sub == "":
+		id, name = "oauth:"+iss+"#client:"+clientID, "oauth:client:"+clientID
+	case clientID != "" && clientID != sub:
 		name = "oauth:" + clientID + "/" + sub
 	}
-	p := &Principal{ID: "oauth:" + iss + "#" + sub, Name: name, scopes: scopes}
+	p := &Principal{ID: id, Name: name, scopes: scopes}
 	if p.scopes == nil {
 		p.scopes = []string{}
 	}
@@ -260,32 +270,25 @@ func (a *OAuth) principal(iss, sub, clientID string, scopes []string) (*Principa
 
 // keysFor returns the issuer's signing keys that may have signed a token
 // naming kid: fetched again when the set is old or lacks kid, as often as
-// the limiter allows.
+// the limiter allows. Callers whose key is cached never wait for a fetch,
+// and a fetch is not the caller's to cancel: one a client started and
+// abandoned still refreshes the keys for everyone.
 func (is *issuer) keysFor(ctx context.Context, c *http.Client, kid string) ([]jose.JSONWebKey, error) {
-	is.mu.Lock()
-	defer is.mu.Unlock()
-	find := func() []jose.JSONWebKey {
-		if is.keys == nil {
-			return nil
-		}
-		var out []jose.JSONWebKey
-		for _, k := range is.keys.Keys {
-			if (kid == "" || k.KeyID == kid) && (k.Use == "" || k.Use == "sig") && k.IsPublic() {
-				out = append(out, k)
-			}
-		}
-		return out
-	}
-	found := find()
-	stale := time.Since(is.fetched) > keysMaxAge
-	if (len(found) == 0 || stale) && is.limiter.Allow() {
-		if err := is.fetchKeys(ctx, c); err != nil {
-			if len(found) == 0 {
+	found, fresh := is.find(kid)
+	if len(found) == 0 || !fresh {
+		is.fetchMu.Lock()
+		// Another caller may have fetched while this one waited.
+		if found, fresh = is.find(kid); (len(found) == 0 || !fresh) && is.limiter.Allow() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+			err := is.fetchKeys(fctx, c)
+			cancel()
+			if err != nil && len(found) == 0 {
+				is.fetchMu.Unlock()
 				return nil, err
 			}
-		} else {
-			found = find()
+			found, _ = is.find(kid)
 		}
+		is.fetchMu.Unlock()
 	}
 	if len(found) == 0 {
 		return nil, invalidToken("the issuer publishes no signing key %q", kid)
@@ -293,6 +296,23 @@ func (is *issuer) keysFor(ctx context.Context, c *http.Client, kid string) ([]jo
 	return found, nil
 }
 
+// find returns the cached signing keys that may be kid, and whether the set
+// is younger than keysMaxAge.
+func (is *issuer) find(kid string) (keys []jose.JSONWebKey, fresh bool) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.keys == nil {
+		return nil, false
+	}
+	for _, k := range is.keys.Keys {
+		if (kid == "" || k.KeyID == kid) && (k.Use == "" || k.Use == "sig") && k.IsPublic() {
+			keys = append(keys, k)
+		}
+	}
+	return keys, time.Since(is.fetched) <= keysMaxAge
+}
+
+// fetchKeys fetches the key set; is.fetchMu is held.
 func (is *issuer) fetchKeys(ctx context.Context, c *http.Client) error {
 	if is.meta == nil {
 		meta, err := fetchMetadata(ctx, c, is.id)
@@ -305,7 +325,9 @@ func (is *issuer) fetchKeys(ctx context.Context, c *http.Client) error {
 	if err := getJSON(ctx, c, is.meta.JWKSURI, &set); err != nil {
 		return fmt.Errorf("oauth issuer %s: fetching its keys: %w", is.id, err)
 	}
+	is.mu.Lock()
 	is.keys, is.fetched = &set, time.Now()
+	is.mu.Unlock()
 	return nil
 }
 
@@ -463,8 +485,8 @@ func (a *OAuth) introspectionURL(ctx context.Context) (string, error) {
 	if a.o.IntrospectionURL != "" {
 		return a.o.IntrospectionURL, nil
 	}
-	a.introMu.Lock()
-	defer a.introMu.Unlock()
+	a.introURLMu.Lock()
+	defer a.introURLMu.Unlock()
 	if a.introURL == "" {
 		meta, err := fetchMetadata(ctx, a.http, a.o.Issuers[0])
 		if err != nil {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/time/rate"
 )
 
 const audience = "https://files.example/mcp"
@@ -332,5 +334,37 @@ func TestIntrospectionBounded(t *testing.T) {
 	}
 	if n := int(calls.Load()); n > introspectionBurst+introspectionRate || busy == 0 {
 		t.Errorf("%d made-up tokens: %d introspections, %d told to wait", 3*introspectionBurst, n, busy)
+	}
+}
+
+// TestAbandonedKeyFetch: a caller that gives up (its request closed)
+// while a key set is fetched does not waste the fetch: the keys are
+// refreshed for everyone, even once the refresh budget is spent.
+func TestAbandonedKeyFetch(t *testing.T) {
+	is := newIssuer(t)
+	a := newOAuth(t, is)
+	claims := map[string]any{"iss": is.URL, "sub": "alice", "aud": audience, "exp": time.Now().Add(time.Hour).Unix()}
+	if _, err := a.Authenticate(t.Context(), sign(t, is.key(0), "", claims)); err != nil {
+		t.Fatal(err)
+	}
+	is.rotate(t, "k2")
+	fresh := sign(t, is.key(0), "", claims)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	a.Authenticate(ctx, fresh)
+	a.issuers[is.URL].limiter = rate.NewLimiter(0, 0) // no more fetches
+	if _, err := a.Authenticate(t.Context(), fresh); err != nil {
+		t.Errorf("the new key after an abandoned fetch: %v", err)
+	}
+}
+
+// TestPrincipalIDs: a token without a subject acts for its client, in an
+// ID no subject can take.
+func TestPrincipalIDs(t *testing.T) {
+	a := newOAuth(t, newIssuer(t))
+	byClient, _ := a.principal("https://as.example/", "", "x", nil)
+	bySubject, _ := a.principal("https://as.example/", "client:x", "", nil)
+	if byClient.ID == bySubject.ID || byClient.Namespace == bySubject.Namespace {
+		t.Errorf("client x and subject client:x are one principal: %s", byClient.ID)
 	}
 }

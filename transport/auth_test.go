@@ -203,3 +203,30 @@ func TestClientSessionCap(t *testing.T) {
 	openSession(t, url, tb)
 	openSession(t, url, tb)
 }
+
+// TestSessionCapUnreadableEra: an initialize whose _meta claims protocol
+// 2026-07-28 but does not decode is a legacy one to mcp-go, which opens a
+// session for it: it counts against the caps like any other.
+func TestSessionCapUnreadableEra(t *testing.T) {
+	ta, la, _ := auth.NewToken("a", nil)
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte(la+"\n"), 0o600)
+	au, _ := auth.New(auth.Options{TokensFile: path})
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: au, MaxSessions: 10, MaxClientSessions: 1})
+	url := srv.URL + PathMCP
+	used := openSession(t, url, ta)
+	post(t, url, ta, used, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
+	sneaky := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"_meta":0,"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(sneaky))
+	req.Header.Set("Authorization", "Bearer "+ta)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(server.HeaderKeySessionID) != "" {
+		t.Errorf("a second session past a cap of one, with an unreadable _meta: %d, session %q", resp.StatusCode, resp.Header.Get(server.HeaderKeySessionID))
+	}
+}

@@ -31,11 +31,15 @@ import (
 func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.Method == http.MethodPost && !streamable && r.URL.Query().Has("sessionId") &&
+		case r.Method == http.MethodPost && r.URL.Path == PathMessage && r.URL.Query().Get("sessionId") != "" &&
 			!h.sessions.ownsSSE(r.URL.Query().Get("sessionId"), auth.FromContext(r.Context()).ID):
-			// Another principal's SSE session is answered as one that
-			// does not exist, in mcp-go's words.
-			rpcError(w, http.StatusBadRequest, nil, mcp.INVALID_PARAMS, "Invalid session ID")
+			// Another principal's SSE session is one that does not exist:
+			// mcp-go is asked for one no ID names, and answers as it does
+			// for any unknown session, headers and bytes alike.
+			q := r.URL.Query()
+			q.Set("sessionId", noSession)
+			r.URL.RawQuery = q.Encode()
+			next.ServeHTTP(w, r)
 			return
 		case r.Method == http.MethodPost:
 		case streamable && !h.stateless && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
@@ -178,9 +182,14 @@ func modernEra(r *http.Request, body []byte) (modern, read bool) {
 			Meta *mcp.Meta `json:"_meta"`
 		} `json:"params"`
 	}
+	// A failed decode may leave a _meta it read before the failure:
+	// mcp-go takes none then, and neither may this.
 	read = json.Unmarshal(body, &era) == nil
-	return mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion()), read
+	return mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) || (read && mcp.IsModernProtocol(era.Params.Meta.ProtocolVersion())), read
 }
+
+// noSession is an SSE session ID no session has: minted IDs are base64url.
+const noSession = "!"
 
 // errBodyBudget: the body memory budget had no room within bodyWait.
 var errBodyBudget = errors.New("the request body memory budget is used up")

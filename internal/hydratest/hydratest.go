@@ -1,21 +1,17 @@
-// Package hydratest points tests at the Ory Hydra v2.3.0 authorization
-// server that .ci/hydra.sh starts, and drives it through its REST APIs
+// Package hydratest starts, for each test that asks, an Ory Hydra v2.3.0
+// authorization server of its own (the binary .ci/hydra.sh builds), and
+// drives it through its REST APIs
 // (plain net/http): OAuth clients, the client-credentials and
 // authorization-code (PKCE) grants with login and consent accepted through
 // the admin API, and signing-key rotation.
 //
-// Start returns that server, which all test packages share, in parallel
-// (go test runs packages at once). StartPrivate starts a Hydra of a test's
-// own, configured alike, with the binary .ci/hydra.sh built; it is for what
-// would disturb the other packages, RotateKeys.
-//
-// Facts about that Hydra (checked by TestFacts and the other tests):
+// Facts about such a Hydra (checked by TestFacts and the other tests):
 //
 //   - The issuer is the public URL with a trailing slash,
 //     "http://127.0.0.1:<public port>/", byte for byte the same in the tokens'
 //     iss claim and in /.well-known/openid-configuration (Hydra uses
-//     urls.self.issuer as configured; .ci/hydra.sh sets it with the slash).
-//     Server.Issuer holds it. The same holds for StartPrivate's.
+//     urls.self.issuer as configured; Start sets it with the slash).
+//     Server.Issuer holds it.
 //   - /.well-known/openid-configuration advertises no introspection_endpoint:
 //     introspection is only on the admin API, at Admin+"/admin/oauth2/introspect"
 //     (POST, form token=…, no client authentication).
@@ -26,7 +22,7 @@
 //     scp (no scope claim); aud is an array, [] when no audience was granted.
 //   - Hydra v2.3.0 ignores RFC 8707's resource parameter; only its own
 //     audience parameter sets aud (but see AcceptAuthorizationErr).
-//   - .ci/hydra.sh enforces PKCE, and enables dynamic client registration at
+//   - Start enforces PKCE, and enables dynamic client registration at
 //     Public+"/oauth2/register", advertised as registration_endpoint.
 //   - Refresh tokens are issued only when the scope offline_access (or
 //     offline) is asked for and granted.
@@ -58,23 +54,16 @@ import (
 	"time"
 )
 
-// The test server is described by these variables, which .ci/hydra.sh
-// exports, with EnvBin, the absolute path of the Hydra binary it started,
-// for StartPrivate.
-const (
-	EnvPublic = "FILESTAGE_TEST_HYDRA_PUBLIC"
-	EnvAdmin  = "FILESTAGE_TEST_HYDRA_ADMIN"
-	EnvIssuer = "FILESTAGE_TEST_HYDRA_ISSUER"
-	EnvBin    = "FILESTAGE_TEST_HYDRA_BIN"
-)
+// EnvBin is the absolute path of the Hydra binary, which .ci/hydra.sh
+// builds and exports.
+const EnvBin = "FILESTAGE_TEST_HYDRA_BIN"
 
 // AccessTokenKeySet is the key set Hydra signs JWT access tokens with.
 const AccessTokenKeySet = "hydra.jwt.access-token"
 
-const howTo = `.ci/run starts one; to start one by hand, from the repository's root:
-  source .ci/hydra.sh    # builds Ory Hydra v2.3.0 the first time (minutes), starts it and exports ` + EnvPublic + `, ` + EnvAdmin + `, ` + EnvIssuer + ` and ` + EnvBin + `
-  go test ./...
-  hydra_stop`
+const howTo = `.ci/run builds it; by hand, from the repository's root:
+  source .ci/hydra.sh    # builds Ory Hydra v2.3.0 the first time (minutes) and exports ` + EnvBin + `
+  go test ./...`
 
 // skipOrFail skips the test, or fails it when CI=true, so that CI can never
 // silently not run it.
@@ -87,44 +76,16 @@ func skipOrFail(t testing.TB, why string) {
 }
 
 // Server is the Hydra the tests talk to.
-type Server struct {
-	Public, Admin, Issuer string
-	// private: StartPrivate started it for one test, which may rotate its
-	// keys.
-	private bool
-}
-
-// Start returns the test server from the environment, shared by all test
-// packages. Without one the test is skipped, or fails when CI=true, so that
-// CI can never silently not run it.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	admin := os.Getenv(EnvAdmin)
-	if admin == "" {
-		skipOrFail(t, EnvAdmin+" is not set, so there is no Hydra test server")
-	}
-	s := &Server{
-		Public: strings.TrimSuffix(os.Getenv(EnvPublic), "/"),
-		Admin:  strings.TrimSuffix(admin, "/"),
-		Issuer: os.Getenv(EnvIssuer),
-	}
-	if s.Public == "" {
-		t.Fatalf("%s is set but %s is not", EnvAdmin, EnvPublic)
-	}
-	if s.Issuer == "" {
-		s.Issuer = s.Public + "/"
-	}
-	return s
-}
+type Server struct{ Public, Admin, Issuer string }
 
 //go:embed hydra.env
-var sharedSettings string
+var settingsFile string
 
-// settings are the KEY=VALUE lines of hydra.env, the Hydra settings that
-// .ci/hydra.sh uses as well.
+// settings are the KEY=VALUE lines of hydra.env, the Hydra settings every
+// instance shares.
 func settings() []string {
 	var kv []string
-	for _, line := range strings.Split(sharedSettings, "\n") {
+	for _, line := range strings.Split(settingsFile, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if line != "" && !strings.HasPrefix(line, "#") {
 			kv = append(kv, line)
@@ -133,20 +94,20 @@ func settings() []string {
 	return kv
 }
 
-// StartPrivate starts a Hydra of this test's own, which no other test or
-// package uses, and stops it at test cleanup. It runs the binary that
-// .ci/hydra.sh built (EnvBin) configured as that script configures the
-// shared one: a sqlite database in t.TempDir(), the settings of hydra.env
-// (JWT access tokens, PKCE enforced, ...), free loopback ports, the issuer
-// with a trailing slash. Keep the two alike: what differs between instances
-// is set here and in the script's _hydra_start, the rest is in hydra.env.
-// Starting takes a few seconds (migration, then serving). Without EnvBin the
-// test is skipped, or fails when CI=true.
-func StartPrivate(t testing.TB) *Server {
+// Start starts a Hydra of this test's own, which no other test or package
+// uses, and stops it at test cleanup: the binary .ci/hydra.sh built
+// (EnvBin), with a sqlite database in t.TempDir(), the settings of
+// hydra.env (JWT access tokens, PKCE enforced, ...), free loopback ports,
+// and the issuer with a trailing slash. None is shared: test packages run
+// at once, and Hydra on sqlite cannot take concurrent writes ("database is
+// locked"). Starting takes about 2 s (migration, then serving). Without
+// EnvBin the test is skipped, or fails when CI=true, so that CI can never
+// silently not run it.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := os.Getenv(EnvBin)
 	if bin == "" {
-		skipOrFail(t, EnvBin+" is not set, so there is no Hydra binary to start a private Hydra with")
+		skipOrFail(t, EnvBin+" is not set, so there is no Hydra binary to start")
 	}
 	began := time.Now()
 	dir := t.TempDir()
@@ -154,7 +115,7 @@ func StartPrivate(t testing.TB) *Server {
 	// instance's, then the shared ones; the last value of a key wins over
 	// the caller's environment.
 	env := slices.Concat(os.Environ(), []string{
-		"DSN=sqlite://" + filepath.Join(dir, "db.sqlite") + "?_fk=true",
+		"DSN=sqlite://" + filepath.Join(dir, "db.sqlite") + "?_fk=true&_busy_timeout=10000&_journal_mode=WAL",
 		"SECRETS_SYSTEM=" + randomString(32),
 	}, settings())
 	migrate := exec.Command(bin, "migrate", "sql", "up", "-e", "--yes")
@@ -169,9 +130,8 @@ func StartPrivate(t testing.TB) *Server {
 			t.Fatalf("finding free ports for Hydra: %v", err)
 		}
 		s := &Server{
-			Public:  "http://127.0.0.1:" + strconv.Itoa(public),
-			Admin:   "http://127.0.0.1:" + strconv.Itoa(admin),
-			private: true,
+			Public: "http://127.0.0.1:" + strconv.Itoa(public),
+			Admin:  "http://127.0.0.1:" + strconv.Itoa(admin),
 		}
 		s.Issuer = s.Public + "/"
 		out := new(syncBuffer)
@@ -197,7 +157,7 @@ func StartPrivate(t testing.TB) *Server {
 		ready, waitErr := waitReady(s, exited, 30*time.Second)
 		if ready {
 			t.Cleanup(func() { stop() })
-			t.Logf("private Hydra on %s (public) and %s (admin), started in %v", s.Public, s.Admin, time.Since(began).Round(time.Millisecond))
+			t.Logf("Hydra on %s (public) and %s (admin), started in %v", s.Public, s.Admin, time.Since(began).Round(time.Millisecond))
 			return s
 		}
 		if waitErr == nil { // timed out
@@ -534,16 +494,8 @@ func (s *Server) acceptConsent(challenge string) (string, error) {
 // (hydra.jwt.access-token) and deletes the previous ones, so tokens signed
 // before no longer verify against the published JWKS. Hydra signs with the
 // newest key of the set from then on. It returns the new key's kid.
-//
-// Use it only on a server from StartPrivate: since it invalidates every JWT
-// access token issued before, on the shared server (Start) it would break
-// the tests of other packages that run at the same time. On any other
-// server it fails the test.
 func (s *Server) RotateKeys(t testing.TB) string {
 	t.Helper()
-	if !s.private {
-		t.Fatal("RotateKeys on a Hydra that is not the test's own: it would invalidate the tokens of the tests sharing it; use StartPrivate")
-	}
 	path := "/admin/keys/" + AccessTokenKeySet
 	var old struct {
 		Keys []struct {

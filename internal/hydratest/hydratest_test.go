@@ -4,18 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// TestRotateKeys invalidates the JWTs of its own Hydra (StartPrivate) only,
-// not those of the shared one that the other tests and packages use.
 
 const (
 	redirectURI = "http://127.0.0.1:1/callback"
@@ -30,8 +24,7 @@ func TestFacts(t *testing.T) {
 	checkFacts(t, Start(t))
 }
 
-// checkFacts checks what the package comment says of s; for StartPrivate's
-// too, since it must be configured as the shared one.
+// checkFacts checks what the package comment says of s.
 func checkFacts(t *testing.T, s *Server) {
 	t.Helper()
 	var disco map[string]any
@@ -225,7 +218,7 @@ func TestNewClientCleanup(t *testing.T) {
 }
 
 func TestRotateKeys(t *testing.T) {
-	s := StartPrivate(t)
+	s := Start(t)
 	checkFacts(t, s)
 	c := s.NewClient(t, scopes, nil, nil, "")
 	header, _ := decodeJWT(t, s.ClientCredentials(t, c, nil, ""))
@@ -250,82 +243,18 @@ func TestRotateKeys(t *testing.T) {
 	}
 }
 
-func TestStartWithoutServer(t *testing.T) {
-	var inner *testing.T
-	t.Run("skips", func(t *testing.T) {
-		inner = t
-		t.Setenv(EnvAdmin, "")
-		t.Setenv("CI", "")
-		Start(t)
-		t.Error("Start returned without a server")
-	})
-	if !inner.Skipped() {
-		t.Error("Start did not skip without a server")
-	}
-}
-
-func TestStartPrivateWithoutBinary(t *testing.T) {
+func TestStartWithoutBinary(t *testing.T) {
 	var inner *testing.T
 	t.Run("skips", func(t *testing.T) {
 		inner = t
 		t.Setenv(EnvBin, "")
 		t.Setenv("CI", "")
-		StartPrivate(t)
-		t.Error("StartPrivate returned without a binary")
+		Start(t)
+		t.Error("Start returned without a binary")
 	})
 	if !inner.Skipped() {
-		t.Error("StartPrivate did not skip without a binary")
+		t.Error("Start did not skip without a binary")
 	}
-}
-
-// TestRotateKeysShared: RotateKeys refuses a server that is not the test's
-// own, before any request (the URLs lead nowhere).
-func TestRotateKeysShared(t *testing.T) {
-	for _, s := range []*Server{
-		{Public: "http://127.0.0.1:1", Admin: "http://127.0.0.1:1", Issuer: "http://127.0.0.1:1/"},
-		shared(t),
-	} {
-		if s == nil {
-			continue
-		}
-		r := &fatalRecorder{TB: t}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.RotateKeys(r)
-		}()
-		<-done
-		if !strings.Contains(r.fatal, "StartPrivate") {
-			t.Errorf("RotateKeys on %s: fatal %q, want one pointing at StartPrivate", s.Admin, r.fatal)
-		}
-	}
-}
-
-// shared is the shared server if there is one, else nil.
-func shared(t *testing.T) *Server {
-	if os.Getenv(EnvAdmin) == "" {
-		return nil
-	}
-	return Start(t)
-}
-
-// fatalRecorder records the message of Fatal or Fatalf and ends the
-// goroutine, as testing.T does, without failing the test.
-type fatalRecorder struct {
-	testing.TB
-	fatal string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatal(args ...any) {
-	r.fatal = fmt.Sprint(args...)
-	runtime.Goexit()
-}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.fatal = fmt.Sprintf(format, args...)
-	runtime.Goexit()
 }
 
 // decodeJWT returns a JWT's header and claims, unverified.
