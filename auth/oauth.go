@@ -35,13 +35,16 @@ const leeway = 30 * time.Second
 // keysRefreshBurst times per keysRefreshEvery: a caller sending made-up key
 // IDs must not make filestage hammer the issuer.
 const (
-	keysMaxAge        = 10 * time.Minute
-	keysRefreshEvery  = 10 * time.Second
-	keysRefreshBurst  = 3
-	metadataMaxBytes  = 1 << 20
-	fetchTimeout      = 10 * time.Second
-	introspectionTTL  = 30 * time.Second
-	introspectionKeep = 10000
+	keysMaxAge       = 10 * time.Minute
+	keysRefreshEvery = 10 * time.Second
+	keysRefreshBurst = 3
+	metadataMaxBytes = 1 << 20
+	fetchTimeout     = 10 * time.Second
+	introspectionTTL = 30 * time.Second
+	// A verified JWT is not verified again for this long (a signature
+	// check costs some 60 µs), unless its issuer withdraws a key.
+	verifiedTTL = time.Minute
+	cacheKeep   = 10000
 	// Introspection requests per second, and their burst.
 	introspectionRate  = 50
 	introspectionBurst = 100
@@ -69,8 +72,10 @@ type OAuth struct {
 	// now is the clock tokens are checked against; tests move it.
 	now func() time.Time
 
-	introMu    sync.Mutex
-	introCache map[[32]byte]introspected
+	// checked keeps the answers for tokens seen lately, by their hash: a
+	// verified JWT until it expires (at most verifiedTTL), an
+	// introspection's answer introspectionTTL.
+	checked tokenCache
 	// introURLMu guards introURL, found once from the metadata.
 	introURLMu sync.Mutex
 	introURL   string
@@ -80,10 +85,49 @@ type OAuth struct {
 	introLimit *rate.Limiter
 }
 
-type introspected struct {
+// tokenCache is answers about tokens by the tokens' SHA-256, each until it
+// expires; at most cacheKeep are kept.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]checked
+}
+
+type checked struct {
 	p       *Principal
 	err     error
 	expires time.Time
+}
+
+func (c *tokenCache) get(key [32]byte, now time.Time) (checked, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok && now.Before(v.expires)
+}
+
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) put(key [32]byte, v checked, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[32]byte]checked{}
+	}
+	if len(c.m) >= cacheKeep {
+		for k, old := range c.m {
+			if !now.Before(old.expires) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= cacheKeep {
+			clear(c.m)
+		}
+	}
+	c.m[key] = v
 }
 
 // issuer is one trusted authorization server and its cached keys.
@@ -91,6 +135,9 @@ type issuer struct {
 	id      string
 	limiter *rate.Limiter
 
+	// withdrawn is called when a fetch finds a key gone: tokens it
+	// verified must be checked again.
+	withdrawn func()
 	// fetchMu serializes fetches, and guards meta; mu guards the keys.
 	fetchMu sync.Mutex
 	meta    *serverMetadata
@@ -115,7 +162,7 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 	if len(o.Audiences) == 0 {
 		return nil, errors.New("oauth: no audience")
 	}
-	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, introCache: map[[32]byte]introspected{}, now: time.Now,
+	a := &OAuth{o: o, http: o.HTTP, issuers: map[string]*issuer{}, now: time.Now,
 		introLimit: rate.NewLimiter(introspectionRate, introspectionBurst)}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}
@@ -125,7 +172,7 @@ func NewOAuth(o OAuthOptions) (*OAuth, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("oauth issuer %q: want an https URL with no query or fragment (RFC 8414)", id)
 		}
-		a.issuers[id] = &issuer{id: id, limiter: rate.NewLimiter(rate.Every(keysRefreshEvery), keysRefreshBurst)}
+		a.issuers[id] = &issuer{id: id, limiter: rate.NewLimiter(rate.Every(keysRefreshEvery), keysRefreshBurst), withdrawn: a.checked.clear}
 	}
 	return a, nil
 }
@@ -167,6 +214,10 @@ type accessClaims struct {
 // Authenticate validates token: a JWT from a trusted issuer, or an opaque
 // token its issuer's introspection endpoint vouches for.
 func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	key := sha256.Sum256([]byte(token))
+	if c, ok := a.checked.get(key, a.now()); ok {
+		return c.p, c.err
+	}
 	tok, err := jwt.ParseSigned(token, signatureAlgorithms)
 	if err != nil {
 		if strings.Count(token, ".") == 2 {
@@ -178,7 +229,7 @@ func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, err
 			// to the issuer.
 			return nil, invalidToken("the token is neither one of this server's named tokens nor a JWT access token")
 		}
-		return a.introspect(ctx, token)
+		return a.introspect(ctx, key, token)
 	}
 	h := tok.Headers[0]
 	// RFC 9068 access tokens say at+jwt; Hydra's say JWT. Others (an
@@ -226,7 +277,16 @@ func (a *OAuth) Authenticate(ctx context.Context, token string) (*Principal, err
 	if err != nil {
 		return nil, err
 	}
-	return a.principal(iss.id, claims.Subject, extra.ClientID, scopes)
+	p, err := a.principal(iss.id, claims.Subject, extra.ClientID, scopes)
+	if err == nil {
+		now := a.now()
+		expires := now.Add(verifiedTTL)
+		if e := claims.Expiry.Time().Add(leeway); e.Before(expires) {
+			expires = e
+		}
+		a.checked.put(key, checked{p: p, expires: expires}, now)
+	}
+	return p, err
 }
 
 func readScopes(c accessClaims) ([]string, error) {
@@ -326,8 +386,17 @@ func (is *issuer) fetchKeys(ctx context.Context, c *http.Client) error {
 		return fmt.Errorf("oauth issuer %s: fetching its keys: %w", is.id, err)
 	}
 	is.mu.Lock()
+	gone := false
+	if is.keys != nil {
+		for _, k := range is.keys.Keys {
+			gone = gone || len(set.Key(k.KeyID)) == 0
+		}
+	}
 	is.keys, is.fetched = &set, time.Now()
 	is.mu.Unlock()
+	if gone {
+		is.withdrawn()
+	}
 	return nil
 }
 
@@ -397,15 +466,7 @@ type introspection struct {
 // introspect asks the issuer about an opaque token. Answers are kept a
 // short while, so that a client's every request does not cost the issuer
 // one; a revoked token is refused within introspectionTTL.
-func (a *OAuth) introspect(ctx context.Context, token string) (*Principal, error) {
-	key := sha256.Sum256([]byte(token))
-	now := time.Now()
-	a.introMu.Lock()
-	if c, ok := a.introCache[key]; ok && now.Before(c.expires) {
-		a.introMu.Unlock()
-		return c.p, c.err
-	}
-	a.introMu.Unlock()
+func (a *OAuth) introspect(ctx context.Context, key [32]byte, token string) (*Principal, error) {
 	if !a.introLimit.Allow() {
 		return nil, ErrBusy
 	}
@@ -413,19 +474,8 @@ func (a *OAuth) introspect(ctx context.Context, token string) (*Principal, error
 	if err != nil && !errors.Is(err, ErrInvalidToken) {
 		return nil, err
 	}
-	a.introMu.Lock()
-	if len(a.introCache) >= introspectionKeep {
-		for k, c := range a.introCache {
-			if now.After(c.expires) {
-				delete(a.introCache, k)
-			}
-		}
-		if len(a.introCache) >= introspectionKeep {
-			clear(a.introCache)
-		}
-	}
-	a.introCache[key] = introspected{p: p, err: err, expires: now.Add(ttl)}
-	a.introMu.Unlock()
+	now := a.now()
+	a.checked.put(key, checked{p: p, err: err, expires: now.Add(ttl)}, now)
 	return p, err
 }
 

@@ -368,3 +368,26 @@ func TestPrincipalIDs(t *testing.T) {
 		t.Errorf("client x and subject client:x are one principal: %s", byClient.ID)
 	}
 }
+
+// TestVerifiedTokensKept: a verified JWT is not verified again while it is
+// kept, and stops being kept when it expires.
+func TestVerifiedTokensKept(t *testing.T) {
+	is := newIssuer(t)
+	a := newOAuth(t, is)
+	token := sign(t, is.key(0), "", map[string]any{"iss": is.URL, "sub": "alice", "aud": audience, "exp": time.Now().Add(time.Hour).Unix()})
+	if _, err := a.Authenticate(t.Context(), token); err != nil {
+		t.Fatal(err)
+	}
+	iss := a.issuers[is.URL]
+	iss.mu.Lock()
+	iss.keys = &jose.JSONWebKeySet{} // no key could verify it now
+	iss.mu.Unlock()
+	iss.limiter = rate.NewLimiter(0, 0)
+	if _, err := a.Authenticate(t.Context(), token); err != nil {
+		t.Errorf("a token verified a moment ago: %v", err)
+	}
+	a.now = func() time.Time { return time.Now().Add(verifiedTTL + time.Second) }
+	if _, err := a.Authenticate(t.Context(), token); err == nil {
+		t.Error("a token kept past verifiedTTL was not verified again")
+	}
+}
