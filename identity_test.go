@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -41,16 +39,9 @@ func namedTokens() principals {
 		name: "named-tokens",
 		env: func(t *testing.T) map[string]string {
 			var la, lb string
-			var err error
-			if alice, la, err = auth.NewToken("alice", nil); err != nil {
-				t.Fatal(err)
-			}
+			alice, la, _ = auth.NewToken("alice", nil)
 			bob, lb, _ = auth.NewToken("bob", nil)
-			path := filepath.Join(t.TempDir(), "tokens")
-			if err := os.WriteFile(path, []byte(la+"\n"+lb+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return map[string]string{"FILESTAGE_TOKENS_FILE": path}
+			return map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, la, lb)}
 		},
 		tokens: func(*testing.T, string) (string, string) { return alice, bob },
 	}
@@ -138,22 +129,27 @@ func gatedSource(t *testing.T, body []byte) (src *httptest.Server, asked <-chan 
 	return src, a, open
 }
 
-// raw sends one JSON-RPC message as bob would by hand, to a session of his
-// choosing.
-func raw(t *testing.T, method, url, token, session, version, body string) (int, string) {
+// raw sends one request with a bearer token, as a client would by hand:
+// to a session of its choosing, in a protocol version ("" for none). It
+// returns the status, WWW-Authenticate and the body.
+func raw(t *testing.T, method, url, token, session, version, body string) (status int, challenge, answer string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set(mcp.HeaderProtocolVersion, version)
+	if version != "" {
+		req.Header.Set(mcp.HeaderProtocolVersion, version)
+	}
 	if session != "" {
 		req.Header.Set(server.HeaderKeySessionID, session)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
@@ -161,7 +157,7 @@ func raw(t *testing.T, method, url, token, session, version, body string) (int, 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body) // a GET stream ends with the context
-	return resp.StatusCode, string(bytes.TrimSpace(b))
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(bytes.TrimSpace(b))
 }
 
 // TestIsolation: bob, holding a good token of his own, tries to post into
@@ -218,13 +214,13 @@ func TestIsolation(t *testing.T) {
 					if m.sse {
 						unknownURL, victimURL, victimSession, unknownSession = endpoint+unknownSession, endpoint+victim, "", ""
 					}
-					wantStatus, wantBody := raw(t, http.MethodPost, unknownURL, bobToken, unknownSession, m.version, list)
-					if status, got := raw(t, http.MethodPost, victimURL, bobToken, victimSession, m.version, list); status != wantStatus || got != wantBody || status < 400 {
+					wantStatus, _, wantBody := raw(t, http.MethodPost, unknownURL, bobToken, unknownSession, m.version, list)
+					if status, _, got := raw(t, http.MethodPost, victimURL, bobToken, victimSession, m.version, list); status != wantStatus || got != wantBody || status < 400 {
 						t.Errorf("bob posting into alice's session: %d %s; an unknown session gets %d %s", status, got, wantStatus, wantBody)
 					}
 					if !m.sse {
 						for _, method := range []string{http.MethodGet, http.MethodDelete} {
-							if status, got := raw(t, method, endpoint, bobToken, victim, m.version, ""); status != http.StatusNotFound {
+							if status, _, got := raw(t, method, endpoint, bobToken, victim, m.version, ""); status != http.StatusNotFound {
 								t.Errorf("bob's %s of alice's session: %d %s, want 404", method, status, got)
 							}
 						}

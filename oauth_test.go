@@ -61,30 +61,6 @@ func forge(t *testing.T, claims map[string]any, kid string) string {
 	return out
 }
 
-// get sends a request with an optional bearer token and returns the status,
-// the WWW-Authenticate header and the body.
-func get(t *testing.T, method, url, token, body string) (int, string, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	n, _ := resp.Body.Read(buf)
-	b.Write(buf[:n])
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), b.String()
-}
-
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 
 // TestOAuth runs filestage as an OAuth 2.1 resource server of a real
@@ -122,14 +98,14 @@ func TestOAuth(t *testing.T) {
 			if path != "/mcp" {
 				want = base + "/.well-known/oauth-protected-resource/sse"
 			}
-			status, challenge, _ := get(t, http.MethodPost, base+path, "", initialize)
+			status, challenge, _ := raw(t, http.MethodPost, base+path, "", "", "", initialize)
 			if status != http.StatusUnauthorized || !strings.Contains(challenge, `resource_metadata="`+want+`"`) ||
 				!strings.Contains(challenge, `scope="files:presign files:stage"`) || strings.Contains(challenge, "error=") {
 				t.Errorf("%s without a token: %d, WWW-Authenticate %q", path, status, challenge)
 			}
 		}
 		for path, want := range map[string]string{"/.well-known/oauth-protected-resource/mcp": resource, "/.well-known/oauth-protected-resource": resource, "/.well-known/oauth-protected-resource/sse": base + "/sse"} {
-			status, _, body := get(t, http.MethodGet, base+path, "", "")
+			status, _, body := raw(t, http.MethodGet, base+path, "", "", "", "")
 			var md map[string]any
 			json.Unmarshal([]byte(body), &md)
 			if status != http.StatusOK || md["resource"] != want || !equalJSON(md["authorization_servers"], []string{hs.Issuer}) ||
@@ -208,7 +184,7 @@ func TestOAuth(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				for path, md := range map[string]string{"/mcp": metadataURL, "/sse": base + "/.well-known/oauth-protected-resource/sse"} {
-					status, challenge, body := get(t, http.MethodPost, base+path, tt.token, initialize)
+					status, challenge, body := raw(t, http.MethodPost, base+path, tt.token, "", "", initialize)
 					if status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) ||
 						!strings.Contains(challenge, `resource_metadata="`+md+`"`) || !strings.Contains(body, tt.why) {
 						t.Errorf("%s: %d, WWW-Authenticate %q, body %q (want it to say %q)", path, status, challenge, body, tt.why)
@@ -295,15 +271,15 @@ func TestOAuthKeyRotation(t *testing.T) {
 	scopes := []string{auth.ScopeStage, auth.ScopePresign}
 	c := hs.NewClient(t, scopes, []string{resource}, []string{"http://127.0.0.1:9/cb"}, "")
 	old := hs.ClientCredentials(t, c, scopes, resource)
-	if status, _, body := get(t, http.MethodPost, resource, old, initialize); status != http.StatusOK {
+	if status, _, body := raw(t, http.MethodPost, resource, old, "", "", initialize); status != http.StatusOK {
 		t.Fatalf("a token before the rotation: %d %s", status, body)
 	}
 	hs.RotateKeys(t)
 	fresh := hs.ClientCredentials(t, c, scopes, resource)
-	if status, _, body := get(t, http.MethodPost, resource, fresh, initialize); status != http.StatusOK {
+	if status, _, body := raw(t, http.MethodPost, resource, fresh, "", "", initialize); status != http.StatusOK {
 		t.Fatalf("a token of the new key: %d %s", status, body)
 	}
-	status, challenge, _ := get(t, http.MethodPost, resource, old, initialize)
+	status, challenge, _ := raw(t, http.MethodPost, resource, old, "", "", initialize)
 	if status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) {
 		t.Errorf("a token of the withdrawn key: %d, WWW-Authenticate %q", status, challenge)
 	}

@@ -19,6 +19,16 @@ import (
 
 var legacy = mode{version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
 
+// tokensFile writes lines to a fresh tokens file and returns its path.
+func tokensFile(t *testing.T, lines ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // stageAsync starts a stage call of url and returns its result when done.
 func stageAsync(t *testing.T, c interface {
 	CallTool(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error)
@@ -57,9 +67,7 @@ func wait[T any](t *testing.T, what string, ch <-chan T) T {
 func TestNamedTokenLimits(t *testing.T) {
 	alice, la, _ := auth.NewToken("alice", nil)
 	bob, lb, _ := auth.NewToken("bob", nil)
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(la+" max-stages=1 calls-per-minute=120\n"+lb+"\n"), 0o600)
-	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": path}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, la+" max-stages=1 calls-per-minute=120", lb)}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	a, b := dial(t, s.addr, alice, legacy), dial(t, s.addr, bob, legacy)
 
 	body := testfile.Random(256 << 10)
@@ -100,8 +108,7 @@ func TestNamedTokenLimits(t *testing.T) {
 func TestTokensFileReload(t *testing.T) {
 	alice, la, _ := auth.NewToken("alice", nil)
 	bob, lb, _ := auth.NewToken("bob", nil)
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(la+"\n"+lb+"\n"), 0o600)
+	path := tokensFile(t, la, lb)
 	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": path}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	a, aSSE, b := dial(t, s.addr, alice, legacy), dial(t, s.addr, alice, mode{version: mcp.LATEST_LEGACY_PROTOCOL_VERSION, sse: true}), dial(t, s.addr, bob, legacy)
 	lost := make(chan struct{})
@@ -121,14 +128,14 @@ func TestTokensFileReload(t *testing.T) {
 	os.WriteFile(path, []byte("alice not-a-hash\n"), 0o600)
 	hangup()
 	waitFor(t, "the log to report the mistake", func() bool { return strings.Contains(s.logs.String(), "tokens file not reloaded") })
-	if status, _, _ := get(t, http.MethodPost, "http://"+s.addr+"/mcp", alice, initialize); status != http.StatusOK {
+	if status, _, _ := raw(t, http.MethodPost, "http://"+s.addr+"/mcp", alice, "", "", initialize); status != http.StatusOK {
 		t.Fatalf("alice after a reload that failed: %d", status)
 	}
 
 	os.WriteFile(path, []byte(lb+"\n"), 0o600)
 	hangup()
 	waitFor(t, "alice to be refused", func() bool {
-		status, _, _ := get(t, http.MethodPost, "http://"+s.addr+"/mcp", alice, initialize)
+		status, _, _ := raw(t, http.MethodPost, "http://"+s.addr+"/mcp", alice, "", "", initialize)
 		return status == http.StatusUnauthorized
 	})
 	if res := wait(t, "alice's running stage to end", running); !res.IsError {
@@ -142,10 +149,10 @@ func TestTokensFileReload(t *testing.T) {
 	os.WriteFile(path, []byte(lb+"\n"+la2+"\n"), 0o600)
 	hangup()
 	waitFor(t, "alice's new token to work", func() bool {
-		status, _, _ := get(t, http.MethodPost, "http://"+s.addr+"/mcp", alice2, initialize)
+		status, _, _ := raw(t, http.MethodPost, "http://"+s.addr+"/mcp", alice2, "", "", initialize)
 		return status == http.StatusOK
 	})
-	if status, body := raw(t, http.MethodPost, "http://"+s.addr+"/mcp", alice2, session, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`); status != http.StatusNotFound {
+	if status, _, body := raw(t, http.MethodPost, "http://"+s.addr+"/mcp", alice2, session, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`); status != http.StatusNotFound {
 		t.Errorf("alice's session from before her token was removed: %d %s", status, body)
 	}
 }
@@ -167,9 +174,7 @@ func TestTokenNewCommand(t *testing.T) {
 	if want := "ci-bot " + auth.HashToken(token) + " scopes=files:stage"; line != want || strings.Count(out.String(), token) != 1 {
 		t.Fatalf("output:\n%s\nwant the token once and the line %q", out.String(), want)
 	}
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(line+"\n"), 0o600)
-	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": path}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, line)}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	c := dial(t, s.addr, token, legacy)
 	if names := listTools(t, c); strings.Join(names, ",") != "stage_connector_file" {
 		t.Errorf("tools of a files:stage client: %v", names)

@@ -15,18 +15,25 @@ import (
 	"github.com/filestage/filestage/auth"
 )
 
+// named returns an authenticator of the named clients of lines.
+func named(t *testing.T, lines ...string) *auth.Authenticator {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	a, err := auth.New(auth.Options{TokensFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // scopedServer serves two tools, each needing its own scope, to the named
 // clients "both" (every scope) and "presign" (files:presign only).
 func scopedServer(t *testing.T, stateless bool) (url, both, presign string, called *[]string) {
 	t.Helper()
 	tb, lb, _ := auth.NewToken("both", nil)
 	tp, lp, _ := auth.NewToken("presign", []string{auth.ScopePresign})
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(lb+"\n"+lp+"\n"), 0o600)
-	a, err := auth.New(auth.Options{TokensFile: path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := named(t, lb, lp)
 	calls := &[]string{}
 	s := server.NewMCPServer("t", "1", server.WithToolCapabilities(false))
 	for _, name := range []string{"stage", "presign"} {
@@ -172,13 +179,7 @@ func openSession(t *testing.T, url, token string) string {
 func TestClientSessionCap(t *testing.T) {
 	ta, la, _ := auth.NewToken("a", nil)
 	tb, lb, _ := auth.NewToken("b", nil)
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(la+"\n"+lb+"\n"), 0o600)
-	au, err := auth.New(auth.Options{TokensFile: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: au, MaxSessions: 10, MaxClientSessions: 2})
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: named(t, la, lb), MaxSessions: 10, MaxClientSessions: 2})
 	url := srv.URL + PathMCP
 	ping := `{"jsonrpc":"2.0","id":3,"method":"ping"}`
 	first, second := openSession(t, url, ta), openSession(t, url, ta)
@@ -209,10 +210,7 @@ func TestClientSessionCap(t *testing.T) {
 // session for it: it counts against the caps like any other.
 func TestSessionCapUnreadableEra(t *testing.T) {
 	ta, la, _ := auth.NewToken("a", nil)
-	path := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(path, []byte(la+"\n"), 0o600)
-	au, _ := auth.New(auth.Options{TokensFile: path})
-	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: au, MaxSessions: 10, MaxClientSessions: 1})
+	srv := newAccessServer(t, server.NewMCPServer("t", "1"), HTTPOptions{Auth: named(t, la), MaxSessions: 10, MaxClientSessions: 1})
 	url := srv.URL + PathMCP
 	used := openSession(t, url, ta)
 	post(t, url, ta, used, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
