@@ -1,0 +1,88 @@
+package upload
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+var pageTemplate = template.Must(template.ParseFS(assets, "assets/page.html"))
+
+// pageData is what the page template gets.
+type pageData struct {
+	ID, Message, Filename, Accept, Endpoint string
+	MaxBytes                                int64
+	Expires                                 time.Time
+	// State is Waiting, Receiving, Staged (the link was used), Expired or
+	// Failed; Unknown when no link has this ID.
+	State string
+	Error string
+}
+
+// securityHeaders keep the page to itself: its own scripts and styles only,
+// no framing, no referrer carrying the link's capability elsewhere.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+}
+
+// page serves a link's upload page, or the page saying why it cannot be
+// used.
+func (m *Manager) page(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w.Header())
+	id := r.PathValue("id")
+	d := pageData{ID: id, Endpoint: PathTus, State: "unknown"}
+	status := http.StatusNotFound
+	m.mu.Lock()
+	if l, ok := m.links[id]; ok {
+		if l.state != Staged && l.state != Failed && time.Now().After(l.expires) {
+			l.state = Expired
+		}
+		d.Message, d.Filename, d.Accept, d.MaxBytes, d.Expires, d.State = l.Message, l.Filename, l.Accept, l.MaxBytes, l.expires, string(l.state)
+		status = http.StatusOK
+		switch l.state {
+		case Staged, Expired:
+			status = http.StatusGone
+		case Failed:
+			d.Error = l.err.Error()
+		}
+	}
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	pageTemplate.Execute(w, d)
+}
+
+// assetHandler serves the page's scripts and styles.
+func assetHandler() http.Handler {
+	sub, _ := fs.Sub(assets, "assets")
+	files := http.FileServer(http.FS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header())
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// humanBytes is a size for people.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
+}

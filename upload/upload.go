@@ -1,0 +1,520 @@
+// Package upload lets a person hand filestage a file of their own, without
+// it passing through the model: a single-use link to a page where the file
+// is sent with the tus resumable upload protocol (tusd), hashed as it
+// arrives, and staged once complete.
+package upload
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	expslog "golang.org/x/exp/slog"
+
+	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/spool"
+)
+
+// Paths served.
+const (
+	// PathPrefix is where links' pages live: PathPrefix + ID.
+	PathPrefix = "/u/"
+	// PathTus is the tus endpoint; an upload's ID is its link's.
+	PathTus = "/u/tus/"
+	// PathAssets serves the page's scripts and styles.
+	PathAssets = "/u/assets/"
+)
+
+// DefaultTTL is how long a link works when --upload-link-ttl is not set.
+const DefaultTTL = 30 * time.Minute
+
+// headBytes are the first bytes the type is judged from.
+const headBytes = 3072
+
+// Request is what an upload link asks of the person.
+type Request struct {
+	// Owner is the principal that asked: only it may read the upload.
+	Owner       string
+	ToolSlug    string
+	ToolkitSlug string
+	// Filename is a suggestion shown on the page.
+	Filename string
+	// Accept filters types: "application/pdf", "image/*", or "" for any.
+	Accept string
+	// MaxBytes caps the file; it is at most the server's cap.
+	MaxBytes int64
+	// Message is one line on the page: what is needed, and why.
+	Message string
+}
+
+// State is where an upload stands.
+type State string
+
+const (
+	Waiting   State = "waiting_for_user"
+	Receiving State = "receiving"
+	Staged    State = "staged"
+	Expired   State = "expired"
+	Failed    State = "failed"
+)
+
+// Status is an upload's state, as the tools and the page see it.
+type Status struct {
+	ID       string
+	URL      string
+	State    State
+	Received int64
+	// Total is the size the browser announced; 0 before it started.
+	Total   int64
+	Expires time.Time
+	// Result is what Stage returned, once Staged.
+	Result any
+	// Err says why, once Failed.
+	Err error
+	Request
+}
+
+// Finished is a complete upload, ready to stage: its bytes at Path, read
+// once as they arrived.
+type Finished struct {
+	Request
+	Path string
+	Size int64
+	MD5  [16]byte
+	// Head is the first bytes, Type the MIME type judged from them.
+	Head []byte
+	Type string
+	// Name is the file's name, as the browser gave it.
+	Name string
+	// Temp lets a store on this disk take the file instead of copying it.
+	Temp interface{ Keep(path string) error }
+}
+
+// Options configure the uploads.
+type Options struct {
+	// Dir holds uploads in progress (a directory of their own).
+	Dir string
+	// PublicURL is where people reach this server.
+	PublicURL string
+	TTL       time.Duration
+	// MaxBytes is the server's cap on one file.
+	MaxBytes int64
+	// Spool bounds the disk uploads in progress take, with the stage
+	// calls': bytes are counted as they arrive.
+	Spool *spool.Budget
+	// Stage stores a finished upload and returns its descriptor.
+	Stage  func(ctx context.Context, f Finished) (any, error)
+	Logger *slog.Logger
+}
+
+// Manager keeps the links and serves their pages and uploads.
+type Manager struct {
+	o     Options
+	store filestore.FileStore
+	tus   *handler.UnroutedHandler
+
+	mu    sync.Mutex
+	links map[string]*link
+	stop  chan struct{}
+}
+
+// link is one upload link and what has arrived through it.
+type link struct {
+	Request
+	id       string
+	expires  time.Time
+	state    State
+	received int64
+	total    int64
+	result   any
+	err      error
+	// changed is closed and replaced whenever the state or received
+	// count changes, for those waiting on it.
+	changed chan struct{}
+
+	// What has arrived so far: the MD5 state survives a resumed upload,
+	// since every byte is hashed once, in order.
+	md5  hash.Hash
+	head []byte
+	typ  string
+	// held is the spool room taken for the bytes so far.
+	held int64
+}
+
+// New opens the uploads in o.Dir, which is emptied: links do not outlive
+// the process.
+func New(o Options) (*Manager, error) {
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.RemoveAll(o.Dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	m := &Manager{o: o, store: filestore.New(o.Dir), links: map[string]*link{}, stop: make(chan struct{})}
+	composer := handler.NewStoreComposer()
+	(&hashingStore{m: m}).UseIn(composer)
+	memorylocker.New().UseIn(composer)
+	var err error
+	m.tus, err = handler.NewUnroutedHandler(handler.Config{
+		StoreComposer:             composer,
+		BasePath:                  strings.TrimSuffix(o.PublicURL, "/") + PathTus,
+		MaxSize:                   o.MaxBytes,
+		DisableDownload:           true,
+		DisableConcatenation:      true,
+		// tusd logs every request, with its own slog (x/exp's).
+		Logger:                    expslog.New(expslog.NewTextHandler(io.Discard, nil)),
+		PreUploadCreateCallback:   m.preCreate,
+		PreFinishResponseCallback: m.preFinish,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go m.sweep()
+	return m, nil
+}
+
+// Create makes a link for r.
+func (m *Manager) Create(r Request) (Status, error) {
+	if r.MaxBytes <= 0 || r.MaxBytes > m.o.MaxBytes {
+		r.MaxBytes = m.o.MaxBytes
+	}
+	b := make([]byte, 24) // 192 bits: the link is the capability
+	rand.Read(b)
+	l := &link{Request: r, id: base64.RawURLEncoding.EncodeToString(b), expires: time.Now().Add(m.o.TTL), state: Waiting,
+		changed: make(chan struct{}), md5: md5.New()}
+	m.mu.Lock()
+	m.links[l.id] = l
+	m.mu.Unlock()
+	return m.statusOf(l), nil
+}
+
+// URL is the page of link id.
+func (m *Manager) URL(id string) string { return strings.TrimSuffix(m.o.PublicURL, "/") + PathPrefix + id }
+
+func (m *Manager) statusOf(l *link) Status {
+	return Status{ID: l.id, URL: m.URL(l.id), State: l.state, Received: l.received, Total: l.total, Expires: l.expires,
+		Result: l.result, Err: l.err, Request: l.Request}
+}
+
+// Status is link id's status, for owner only: another principal's link is
+// one that does not exist.
+func (m *Manager) Status(owner, id string) (Status, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.links[id]
+	if !ok || l.Owner != owner {
+		return Status{}, false
+	}
+	return m.statusOf(l), true
+}
+
+// Wait waits until link id is staged, expired or failed, ctx ends or until
+// passes, calling progress at each change; it returns the status then.
+func (m *Manager) Wait(ctx context.Context, owner, id string, until time.Time, progress func(Status)) (Status, bool) {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		l, ok := m.links[id]
+		if !ok || l.Owner != owner {
+			m.mu.Unlock()
+			return Status{}, false
+		}
+		st, changed := m.statusOf(l), l.changed
+		m.mu.Unlock()
+		if st.State == Staged || st.State == Expired || st.State == Failed {
+			return st, true
+		}
+		if progress != nil {
+			progress(st)
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return st, true
+		case <-ctx.Done():
+			return st, true
+		}
+	}
+}
+
+// changed wakes those waiting on l; m.mu is held.
+func (l *link) changedLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Close stops the sweeper and removes every upload in progress.
+func (m *Manager) Close() {
+	close(m.stop)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.links {
+		m.forget(l)
+	}
+}
+
+// sweep expires links past their time, removing what they received.
+func (m *Manager) sweep() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case now := <-t.C:
+			m.expire(now)
+		}
+	}
+}
+
+func (m *Manager) expire(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, l := range m.links {
+		switch {
+		case l.state != Staged && l.state != Failed && l.state != Expired && now.After(l.expires):
+			l.state = Expired
+			m.forget(l)
+			l.changedLocked()
+		case now.After(l.expires.Add(m.o.TTL)):
+			// Kept a while past its end, so that its answer can be read.
+			delete(m.links, id)
+		}
+	}
+}
+
+// forget removes what l received and gives its spool room back; m.mu is
+// held.
+func (m *Manager) forget(l *link) {
+	os.Remove(m.path(l.id))
+	os.Remove(m.path(l.id) + ".info")
+	if l.held > 0 && m.o.Spool != nil {
+		m.o.Spool.Release(l.held)
+	}
+	l.held = 0
+}
+
+func (m *Manager) path(id string) string { return m.o.Dir + "/" + id }
+
+// errorf is a tus error response with a message the page shows.
+func errorf(status int, code, format string, a ...any) error {
+	return handler.NewError(code, fmt.Sprintf(format, a...), status)
+}
+
+// preCreate admits an upload for a live, unused link: its ID becomes the
+// upload's, so the tus URL is the link's capability too, and a second
+// upload through the same link replaces an unfinished first one.
+func (m *Manager) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	id := ev.Upload.MetaData["link"]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.links[id]
+	switch {
+	case !ok:
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusNotFound, "ERR_LINK_UNKNOWN", "this upload link does not exist")
+	case l.state == Staged:
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusGone, "ERR_LINK_USED", "this upload link was used already: the file was received")
+	case l.state == Expired || time.Now().After(l.expires):
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired: ask your assistant for a new one")
+	case ev.Upload.SizeIsDeferred:
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusBadRequest, "ERR_SIZE_UNKNOWN", "the file's size must be given")
+	case ev.Upload.Size > l.MaxBytes:
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusRequestEntityTooLarge, "ERR_TOO_LARGE", "the file is %d bytes; this link takes at most %d", ev.Upload.Size, l.MaxBytes)
+	}
+	// A new start: what an earlier attempt sent goes.
+	m.forget(l)
+	l.state, l.received, l.total, l.err, l.md5, l.head, l.typ = Receiving, 0, ev.Upload.Size, nil, md5.New(), nil, ""
+	l.changedLocked()
+	name := ev.Upload.MetaData["filename"]
+	return handler.HTTPResponse{}, handler.FileInfoChanges{ID: id, MetaData: handler.MetaData{"link": id, "filename": name}}, nil
+}
+
+// preFinish stages a complete upload before its last PATCH is answered, so
+// that the page says the file arrived only once it is stored.
+func (m *Manager) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
+	id := ev.Upload.ID
+	m.mu.Lock()
+	l, ok := m.links[id]
+	if !ok || l.state != Receiving {
+		m.mu.Unlock()
+		return handler.HTTPResponse{}, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired")
+	}
+	f := Finished{Request: l.Request, Path: m.path(id), Size: ev.Upload.Size, Head: l.head, Type: l.typ, Name: ev.Upload.MetaData["filename"]}
+	copy(f.MD5[:], l.md5.Sum(nil))
+	m.mu.Unlock()
+	f.Temp = tempFile(f.Path)
+	result, err := m.o.Stage(ev.Context, f)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forget(l)
+	if err != nil {
+		l.state, l.err = Failed, err
+		l.changedLocked()
+		return handler.HTTPResponse{}, errorf(http.StatusBadGateway, "ERR_STAGE_FAILED", "the file arrived but could not be stored: %v", err)
+	}
+	l.state, l.result = Staged, result
+	l.changedLocked()
+	return handler.HTTPResponse{}, nil
+}
+
+// tempFile lets a store on this disk move an upload into place.
+type tempFile string
+
+func (t tempFile) Keep(path string) error {
+	if err := os.Link(string(t), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return spool.ErrExist
+		}
+		return err
+	}
+	return nil
+}
+
+// accepts reports whether typ matches the filter accept ("", a type, or
+// a family such as image/*; comma-separated).
+func accepts(accept, typ string) bool {
+	if accept == "" {
+		return true
+	}
+	typ, _, _ = mime.ParseMediaType(typ)
+	for _, a := range strings.Split(accept, ",") {
+		a = strings.TrimSpace(strings.ToLower(a))
+		if a == typ || a == "*/*" || (strings.HasSuffix(a, "/*") && strings.HasPrefix(typ, strings.TrimSuffix(a, "*"))) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashingStore is tusd's file store, hashing, judging and counting the
+// bytes of each upload as they are written.
+type hashingStore struct{ m *Manager }
+
+func (s *hashingStore) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+}
+
+func (s *hashingStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	u, err := s.m.store.NewUpload(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	return &hashingUpload{Upload: u, m: s.m, id: info.ID}, nil
+}
+
+func (s *hashingStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	u, err := s.m.store.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &hashingUpload{Upload: u, m: s.m, id: id}, nil
+}
+
+func (s *hashingStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return s.m.store.AsTerminatableUpload(u.(*hashingUpload).Upload)
+}
+
+type hashingUpload struct {
+	handler.Upload
+	m  *Manager
+	id string
+}
+
+// WriteChunk hashes the bytes in the order they are written: tusd writes
+// one chunk at a time per upload, at the offset where the last ended.
+func (u *hashingUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	u.m.mu.Lock()
+	l, ok := u.m.links[u.id]
+	if !ok || l.state != Receiving || offset != l.received {
+		u.m.mu.Unlock()
+		return 0, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired")
+	}
+	u.m.mu.Unlock()
+	n, err := u.Upload.WriteChunk(ctx, offset, &chunkReader{r: src, m: u.m, l: l, ctx: ctx})
+	return n, err
+}
+
+// chunkReader passes a chunk's bytes to the file store, hashing them,
+// judging the type from the first ones, and taking spool room for them.
+type chunkReader struct {
+	r   io.Reader
+	m   *Manager
+	l   *link
+	ctx context.Context
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n == 0 {
+		return n, err
+	}
+	if c.m.o.Spool != nil {
+		if rerr := c.m.o.Spool.Reserve(c.ctx, int64(n), 2*time.Second); rerr != nil {
+			return 0, errorf(http.StatusServiceUnavailable, "ERR_BUSY", "filestage has no room for more uploads now; try again in a minute")
+		}
+	}
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	l := c.l
+	l.held += int64(n)
+	if len(l.head) < headBytes {
+		l.head = append(l.head, p[:min(n, headBytes-len(l.head))]...)
+		if len(l.head) == headBytes || l.received+int64(n) == l.total {
+			l.typ = source.DetectType(l.head, "", "")
+			if !accepts(l.Accept, l.typ) {
+				return 0, errorf(http.StatusUnsupportedMediaType, "ERR_WRONG_TYPE", "this file is %s; the link takes %s", l.typ, l.Accept)
+			}
+		}
+	}
+	l.md5.Write(p[:n])
+	l.received += int64(n)
+	l.changedLocked()
+	return n, err
+}
+
+// Handler serves the pages and the tus endpoint.
+func (m *Manager) Handler() http.Handler {
+	mux := http.NewServeMux()
+	tus := m.tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			m.tus.PostFile(w, r)
+		case http.MethodHead:
+			m.tus.HeadFile(w, r)
+		case http.MethodPatch:
+			m.tus.PatchFile(w, r)
+		case http.MethodDelete:
+			m.tus.DelFile(w, r)
+		default:
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	}))
+	mux.Handle(PathTus, tus)
+	mux.Handle(PathTus+"{id}", tus)
+	mux.HandleFunc("GET "+PathPrefix+"{id}", m.page)
+	mux.Handle("GET "+PathAssets, http.StripPrefix(PathAssets, assetHandler()))
+	return mux
+}
