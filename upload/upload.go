@@ -177,11 +177,13 @@ func New(o Options) (*Manager, error) {
 	memorylocker.New().UseIn(composer)
 	var err error
 	m.tus, err = handler.NewUnroutedHandler(handler.Config{
-		StoreComposer:             composer,
-		BasePath:                  strings.TrimSuffix(o.PublicURL, "/") + PathTus,
-		MaxSize:                   o.MaxBytes,
-		DisableDownload:           true,
-		DisableConcatenation:      true,
+		StoreComposer: composer,
+		// Relative: tusd finds upload IDs by cutting the request path at
+		// it. The page uses the upload URLs from its own origin.
+		BasePath:             PathTus,
+		MaxSize:              o.MaxBytes,
+		DisableDownload:      true,
+		DisableConcatenation: true,
 		// tusd logs every request, with its own slog (x/exp's).
 		Logger:                    expslog.New(expslog.NewTextHandler(io.Discard, nil)),
 		PreUploadCreateCallback:   m.preCreate,
@@ -210,7 +212,9 @@ func (m *Manager) Create(r Request) (Status, error) {
 }
 
 // URL is the page of link id.
-func (m *Manager) URL(id string) string { return strings.TrimSuffix(m.o.PublicURL, "/") + PathPrefix + id }
+func (m *Manager) URL(id string) string {
+	return strings.TrimSuffix(m.o.PublicURL, "/") + PathPrefix + id
+}
 
 func (m *Manager) statusOf(l *link) Status {
 	return Status{ID: l.id, URL: m.URL(l.id), State: l.state, Received: l.received, Total: l.total, Expires: l.expires,
@@ -512,9 +516,11 @@ func (m *Manager) Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}
 	}))
-	mux.Handle(PathTus, tus)
-	mux.Handle(PathTus+"{id}", tus)
+	// tusd takes the whole path as the upload ID.
+	mux.Handle(PathTus, http.StripPrefix(PathTus, tus))
 	mux.HandleFunc("GET "+PathPrefix+"{id}", m.page)
 	mux.Handle("GET "+PathAssets, http.StripPrefix(PathAssets, assetHandler()))
 	return mux
 }
+
+func openFile(path string) (*os.File, error) { return os.Open(path) }

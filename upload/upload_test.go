@@ -1,0 +1,249 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/spool"
+)
+
+type fixture struct {
+	m      *Manager
+	srv    *httptest.Server
+	budget *spool.Budget
+	mu     sync.Mutex
+	staged []Finished
+	data   [][]byte
+}
+
+func newFixture(t *testing.T, ttl time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{budget: spool.NewBudget(64 << 20)}
+	f.srv = httptest.NewUnstartedServer(nil)
+	var err error
+	f.m, err = New(Options{Dir: t.TempDir() + "/uploads", PublicURL: "http://" + f.srv.Listener.Addr().String(), TTL: ttl, MaxBytes: 8 << 20, Spool: f.budget,
+		Stage: func(ctx context.Context, fin Finished) (any, error) {
+			b, err := readFile(fin.Path)
+			f.mu.Lock()
+			f.staged, f.data = append(f.staged, fin), append(f.data, b)
+			f.mu.Unlock()
+			return map[string]any{"s3key": "k"}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Config.Handler = f.m.Handler()
+	f.srv.Start()
+	t.Cleanup(func() { f.srv.Close(); f.m.Close() })
+	return f
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+func meta(kv ...string) string {
+	var parts []string
+	for i := 0; i < len(kv); i += 2 {
+		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(parts, ",")
+}
+
+// tus sends one tus request.
+func (f *fixture) tus(t *testing.T, method, path string, headers map[string]string, body io.Reader) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, body)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (f *fixture) create(t *testing.T, id string, size int) *http.Response {
+	return f.tus(t, http.MethodPost, PathTus, map[string]string{"Upload-Length": strconv.Itoa(size), "Upload-Metadata": meta("link", id, "filename", "report.pdf")}, nil)
+}
+
+func (f *fixture) patch(t *testing.T, id string, offset int, body io.Reader) *http.Response {
+	return f.tus(t, http.MethodPatch, PathTus+id, map[string]string{"Upload-Offset": strconv.Itoa(offset), "Content-Type": "application/offset+octet-stream"}, body)
+}
+
+// cutReader sends n bytes, then fails, as a dropped connection does.
+type cutReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errors.New("connection lost")
+	}
+	n, err := c.r.Read(p[:min(len(p), c.n)])
+	c.n -= n
+	return n, err
+}
+
+// TestResumedUpload: a file sent in two goes, the first cut off mid-way,
+// arrives whole: staged once, with the MD5 of all of its bytes, hashed as
+// they arrived; the spool room it took is given back.
+func TestResumedUpload(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice", ToolSlug: "GMAIL_SEND_EMAIL", Accept: "application/pdf"})
+	body := append([]byte("%PDF-1.7\n"), testfile.Random(3<<20)...)
+	if resp := f.create(t, st.ID, len(body)); resp.StatusCode != http.StatusCreated || !strings.HasSuffix(resp.Header.Get("Location"), PathTus+st.ID) {
+		t.Fatalf("create: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	req, _ := http.NewRequest(http.MethodPatch, f.srv.URL+PathTus+st.ID, &cutReader{r: bytes.NewReader(body), n: 1 << 20})
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.ContentLength = int64(len(body))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	var offset int
+	for range 50 { // the server saves what arrived once it sees the cut
+		head := f.tus(t, http.MethodHead, PathTus+st.ID, nil, nil)
+		offset, _ = strconv.Atoi(head.Header.Get("Upload-Offset"))
+		if offset > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if offset <= 0 || offset > 1<<20 {
+		t.Fatalf("offset after the cut: %d", offset)
+	}
+	if s, _ := f.m.Status("alice", st.ID); s.State != Receiving || s.Received != int64(offset) || s.Total != int64(len(body)) {
+		t.Errorf("status mid-way: %+v", s)
+	}
+	if resp := f.patch(t, st.ID, offset, bytes.NewReader(body[offset:])); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("the rest: %d", resp.StatusCode)
+	}
+	s, _ := f.m.Status("alice", st.ID)
+	if s.State != Staged || len(f.staged) != 1 {
+		t.Fatalf("status %+v, staged %d times", s, len(f.staged))
+	}
+	got := f.staged[0]
+	if got.MD5 != md5.Sum(body) || got.Size != int64(len(body)) || got.Type != "application/pdf" || got.Name != "report.pdf" || !bytes.Equal(f.data[0], body) {
+		t.Errorf("staged %d bytes of %s named %q, md5 ok %v", got.Size, got.Type, got.Name, got.MD5 == md5.Sum(body))
+	}
+	if f.budget.InUse() != 0 {
+		t.Errorf("%d bytes of spool room still held", f.budget.InUse())
+	}
+	// Used: another go is refused, and the page says so.
+	if resp := f.create(t, st.ID, 10); resp.StatusCode != http.StatusGone {
+		t.Errorf("a second upload through a used link: %d", resp.StatusCode)
+	}
+	if resp := f.tus(t, http.MethodGet, PathPrefix+st.ID, nil, nil); resp.StatusCode != http.StatusGone {
+		t.Errorf("the page of a used link: %d", resp.StatusCode)
+	}
+	if _, ok := f.m.Status("bob", st.ID); ok {
+		t.Error("another principal read the upload's status")
+	}
+}
+
+// TestRefusals: each way an upload is refused leaves nothing staged and no
+// spool room held.
+func TestRefusals(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	png := testfile.PNG(64 << 10)
+	tests := []struct {
+		name   string
+		req    Request
+		size   int
+		body   []byte
+		create int
+		patch  int
+	}{
+		{"too large for the link", Request{MaxBytes: 1000}, 2000, nil, http.StatusRequestEntityTooLarge, 0},
+		{"too large for the server", Request{}, 9 << 20, nil, http.StatusRequestEntityTooLarge, 0},
+		{"wrong type, judged from the bytes", Request{Accept: "application/pdf"}, len(png), png, http.StatusCreated, http.StatusUnsupportedMediaType},
+		{"type family", Request{Accept: "image/*"}, len(png), png, http.StatusCreated, http.StatusNoContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Owner = "alice"
+			st, _ := f.m.Create(tt.req)
+			if resp := f.create(t, st.ID, tt.size); resp.StatusCode != tt.create {
+				t.Fatalf("create: %d, want %d", resp.StatusCode, tt.create)
+			}
+			if tt.body != nil {
+				if resp := f.patch(t, st.ID, 0, bytes.NewReader(tt.body)); resp.StatusCode != tt.patch {
+					t.Errorf("patch: %d, want %d", resp.StatusCode, tt.patch)
+				}
+			}
+		})
+	}
+	if len(f.staged) != 1 || f.staged[0].Type != "image/png" {
+		t.Errorf("staged: %+v", f.staged)
+	}
+	if resp := f.create(t, "no-such-link", 10); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown link: %d", resp.StatusCode)
+	}
+}
+
+// TestExpiry: past its time a link refuses uploads, its page says so, what
+// it received is removed, and a waiter hears it.
+func TestExpiry(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice"})
+	f.create(t, st.ID, 1<<20)
+	f.patch(t, st.ID, 0, bytes.NewReader(testfile.Random(1000)))
+	done := make(chan Status, 1)
+	go func() {
+		s, _ := f.m.Wait(context.Background(), "alice", st.ID, time.Now().Add(10*time.Second), nil)
+		done <- s
+	}()
+	f.m.expire(time.Now().Add(2 * time.Minute))
+	if s := <-done; s.State != Expired {
+		t.Errorf("the waiter heard %s", s.State)
+	}
+	if resp := f.tus(t, http.MethodGet, PathPrefix+st.ID, nil, nil); resp.StatusCode != http.StatusGone {
+		t.Errorf("the page of an expired link: %d", resp.StatusCode)
+	}
+	if resp := f.create(t, st.ID, 10); resp.StatusCode != http.StatusGone {
+		t.Errorf("an upload through an expired link: %d", resp.StatusCode)
+	}
+	if f.budget.InUse() != 0 {
+		t.Errorf("%d bytes of spool room held by an expired link", f.budget.InUse())
+	}
+}
+
+// TestPageHeaders: the page keeps to itself.
+func TestPageHeaders(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice", Message: "<script>alert(1)</script>"})
+	resp, err := http.Get(st.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		resp.Header.Get("Referrer-Policy") != "no-referrer" || strings.Contains(string(b), "<script>alert") {
+		t.Errorf("%d %v\n%s", resp.StatusCode, resp.Header, b)
+	}
+}
