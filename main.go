@@ -37,6 +37,7 @@ import (
 	"github.com/filestage/filestage/spool"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
+	"github.com/filestage/filestage/upload"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -162,10 +163,22 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 			clientSessions = max(1, cmp.Or(cfg.MaxSessions, transport.DefaultMaxSessions)/4)
 		}
 	}
-	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign}
+	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign,
+		tools.UserUploadName: cfg.ScopeStage, tools.GetUserUploadName: cfg.ScopeStage}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
 		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes,
 		Callers: tools.NewCallers(auth.Limits{Stages: clientStages, CallsPerMinute: cfg.ClientCallsPerMinute})}
+
+	if cfg.Command == config.CmdServe {
+		// The person's own files arrive through pages on this server.
+		uploads, err := upload.New(upload.Options{Dir: filepath.Join(cfg.DataDir, "uploads"), PublicURL: publicURL, TTL: cfg.UploadLinkTTL,
+			MaxBytes: cfg.MaxBytes, Spool: spoolBudget, Stage: svc.StageFinished, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer uploads.Close()
+		svc.Uploads = uploads
+	}
 
 	switch cfg.Command {
 	case config.CmdStage:
@@ -178,6 +191,10 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	mcpServer := tools.NewServer(version, svc, server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks()))
 
 	routes := map[string]http.Handler{}
+	if svc.Uploads != nil {
+		// The link is the capability: no bearer token is asked.
+		routes[upload.PathPrefix] = svc.Uploads.Handler()
+	}
 	if h, ok := provider.(providers.Handler); ok {
 		routes[h.Pattern()] = h
 	}

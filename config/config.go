@@ -89,6 +89,9 @@ type Config struct {
 	// than one client can exist, else no limit.
 	ClientMaxSessions int
 
+	// UploadLinkTTL is how long a request_user_upload link works.
+	UploadLinkTTL time.Duration
+
 	// TokenName and TokenScopes are token new's client and scopes.
 	TokenName   string
 	TokenScopes []string
@@ -130,6 +133,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		MaxBytes:       DefaultMaxBytes,
 		MaxInlineBytes: DefaultMaxInlineBytes,
 		FetchTimeout:   15 * time.Minute,
+		UploadLinkTTL:  30 * time.Minute,
 		LogLevel:       slog.LevelInfo,
 		ScopeStage:     "files:stage",
 		ScopePresign:   "files:presign",
@@ -361,6 +365,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"max-concurrent-stages", "FILESTAGE_MAX_CONCURRENT_STAGES", "most stage_connector_file calls at once; more wait briefly, then get BUSY (default 64 per CPU)", (*intValue)(&c.MaxConcurrentStages)},
 		{"spool-budget", "FILESTAGE_SPOOL_BUDGET", "most disk that stage calls' temporary files may use at once, e.g. 10GiB (default half the free space of <data-dir>/tmp at start)", (*sizeValue)(&c.SpoolBudget)},
 		{"deny-cidrs", "FILESTAGE_DENY_CIDRS", "comma-separated networks source URLs must not reach, besides private ones and this machine's addresses (e.g. your NAT64 prefix)", (*stringValue)(deny)},
+		{"upload-link-ttl", "FILESTAGE_UPLOAD_LINK_TTL", "how long a request_user_upload link works", (*durationValue)(&c.UploadLinkTTL)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 	}
 }
@@ -432,6 +437,9 @@ func (c *Config) validate() error {
 	}
 	if !validScope(c.ScopeStage) || !validScope(c.ScopePresign) {
 		return fmt.Errorf("--scope-stage and --scope-presign: a scope is printable ASCII without spaces, quotes or backslashes")
+	}
+	if c.UploadLinkTTL <= 0 {
+		return fmt.Errorf("--upload-link-ttl must be positive")
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")

@@ -37,6 +37,39 @@ type StageResponse struct {
 	Type     string `json:"type,omitempty" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"existing when storage already held these bytes and nothing was uploaded."`
 }
 
+// UserUploadRequest asks the person for a file of their own.
+type UserUploadRequest struct {
+	ToolSlug    string `json:"toolSlug" jsonschema:"pattern=^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$" jsonschema_description:"The action slug the file will be attached to, UPPERCASE_SNAKE_CASE (e.g. GMAIL_SEND_EMAIL). Required."`
+	ToolkitSlug string `json:"toolkitSlug,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$" jsonschema_description:"The app the action belongs to (e.g. gmail). Default: the first segment of toolSlug, lower-cased."`
+	Filename    string `json:"filename,omitempty" jsonschema_description:"A name to suggest to the person, e.g. contract.pdf."`
+	Mimetype    string `json:"mimetype,omitempty" jsonschema_description:"Types the page accepts: a type such as application/pdf, a family such as image/*, or several, comma-separated. Judged from the bytes. Default: any."`
+	MaxBytes    *int64 `json:"max_bytes,omitempty" jsonschema:"minimum=1" jsonschema_description:"Largest file accepted, in bytes; at most the server's cap (the default)."`
+	Message     string `json:"message,omitempty" jsonschema_description:"One line shown on the page: what you need and why, e.g. 'The signed contract, to attach to the email to Dana.'"`
+}
+
+// UserUploadStatusRequest asks where a user upload stands.
+type UserUploadStatusRequest struct {
+	UploadID    string `json:"upload_id" jsonschema_description:"upload_id from request_user_upload. Required."`
+	WaitSeconds *int64 `json:"wait_seconds,omitempty" jsonschema:"minimum=0,maximum=600" jsonschema_description:"Wait up to this long for the file to be staged (default 0: answer at once). Progress is reported while waiting."`
+}
+
+// UserUploadResponse is where a user upload stands; once staged, it carries
+// the descriptor.
+type UserUploadResponse struct {
+	Status        string `json:"status" jsonschema:"enum=waiting_for_user,enum=receiving,enum=staged,enum=expired,enum=failed" jsonschema_description:"waiting_for_user: show upload_url to the person. receiving: the file is arriving. staged: name, mimetype and s3key are the descriptor. expired, failed: ask again."`
+	UploadID      string `json:"upload_id" jsonschema_description:"Pass it to get_user_upload."`
+	UploadURL     string `json:"upload_url,omitempty" jsonschema_description:"The page where the person sends the file; show it to them."`
+	ExpiresAt     string `json:"expires_at,omitempty" jsonschema:"format=date-time" jsonschema_description:"When the link stops working."`
+	ReceivedBytes *int64 `json:"received_bytes,omitempty" jsonschema_description:"Bytes received so far."`
+	TotalBytes    *int64 `json:"total_bytes,omitempty" jsonschema_description:"The file's size, once the person started sending it."`
+	Reason        string `json:"reason,omitempty" jsonschema_description:"Why it failed."`
+	Name          string `json:"name,omitempty" jsonschema_description:"Stored filename, once staged."`
+	Mimetype      string `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, once staged."`
+	S3Key         string `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
+	Size          *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
+	MD5           string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
+}
+
 // PresignRequest mirrors Composio's POST /api/v3/files/upload/request body,
 // plus the optional size.
 type PresignRequest struct {

@@ -50,6 +50,17 @@ type File struct {
 	link func(oldname, newname string) error
 }
 
+// Adopt takes over the complete file at path, whose bytes sum was taken as
+// they were written elsewhere (a resumable upload's): from then on it is
+// kept or removed as any spool is.
+func Adopt(path string, sum Sum) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &File{f: f, Sum: sum}, nil
+}
+
 // Hash reads r to its end, at most max bytes, and sums it.
 func Hash(r io.Reader, max int64) (Sum, error) {
 	return sum(io.Discard, r, max)

@@ -23,6 +23,7 @@ import (
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/spool"
+	"github.com/filestage/filestage/upload"
 )
 
 // Service holds what the tools work with.
@@ -40,6 +41,9 @@ type Service struct {
 	// Callers bounds each principal's calls; nil means no per-principal
 	// limits.
 	Callers *Callers
+	// Uploads serve request_user_upload; nil turns the user upload tools
+	// off.
+	Uploads *upload.Manager
 	// Scopes name the scope each tool needs, by tool name: a principal
 	// without it neither sees nor calls the tool. Nil: no scopes.
 	Scopes map[string]string
@@ -72,6 +76,10 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 	s := server.NewMCPServer("filestage", version, opts...)
 	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
 	s.AddTool(PresignTool(), handle(svc.Logger, PresignName, svc.Presign))
+	if svc.Uploads != nil {
+		s.AddTool(UserUploadTool(), handle(svc.Logger, UserUploadName, svc.RequestUserUpload))
+		s.AddTool(GetUserUploadTool(), handle(svc.Logger, GetUserUploadName, svc.GetUserUpload))
+	}
 	return s
 }
 

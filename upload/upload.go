@@ -9,7 +9,6 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -49,7 +48,9 @@ const headBytes = 3072
 // Request is what an upload link asks of the person.
 type Request struct {
 	// Owner is the principal that asked: only it may read the upload.
-	Owner       string
+	Owner string
+	// Namespace is the owner's part of the storage.
+	Namespace   string
 	ToolSlug    string
 	ToolkitSlug string
 	// Filename is a suggestion shown on the page.
@@ -89,20 +90,15 @@ type Status struct {
 	Request
 }
 
-// Finished is a complete upload, ready to stage: its bytes at Path, read
-// once as they arrived.
+// Finished is a complete upload, ready to stage: its bytes, summed once
+// as they arrived, in a spool file that a store on this disk may keep.
 type Finished struct {
 	Request
-	Path string
-	Size int64
-	MD5  [16]byte
-	// Head is the first bytes, Type the MIME type judged from them.
-	Head []byte
+	File *spool.File
+	// Type is the MIME type judged from the first bytes.
 	Type string
 	// Name is the file's name, as the browser gave it.
 	Name string
-	// Temp lets a store on this disk take the file instead of copying it.
-	Temp interface{ Keep(path string) error }
 }
 
 // Options configure the uploads.
@@ -365,11 +361,17 @@ func (m *Manager) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 		m.mu.Unlock()
 		return handler.HTTPResponse{}, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired")
 	}
-	f := Finished{Request: l.Request, Path: m.path(id), Size: ev.Upload.Size, Head: l.head, Type: l.typ, Name: ev.Upload.MetaData["filename"]}
-	copy(f.MD5[:], l.md5.Sum(nil))
+	sum := spool.Sum{Size: ev.Upload.Size, Head: l.head}
+	copy(sum.MD5[:], l.md5.Sum(nil))
+	f := Finished{Request: l.Request, Type: l.typ, Name: ev.Upload.MetaData["filename"]}
 	m.mu.Unlock()
-	f.Temp = tempFile(f.Path)
-	result, err := m.o.Stage(ev.Context, f)
+	file, err := spool.Adopt(m.path(id), sum)
+	var result any
+	if err == nil {
+		f.File = file
+		result, err = m.o.Stage(ev.Context, f)
+		file.Close()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.forget(l)
@@ -381,19 +383,6 @@ func (m *Manager) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	l.state, l.result = Staged, result
 	l.changedLocked()
 	return handler.HTTPResponse{}, nil
-}
-
-// tempFile lets a store on this disk move an upload into place.
-type tempFile string
-
-func (t tempFile) Keep(path string) error {
-	if err := os.Link(string(t), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return spool.ErrExist
-		}
-		return err
-	}
-	return nil
 }
 
 // accepts reports whether typ matches the filter accept ("", a type, or
@@ -522,5 +511,3 @@ func (m *Manager) Handler() http.Handler {
 	mux.Handle("GET "+PathAssets, http.StripPrefix(PathAssets, assetHandler()))
 	return mux
 }
-
-func openFile(path string) (*os.File, error) { return os.Open(path) }

@@ -35,7 +35,7 @@ func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	var err error
 	f.m, err = New(Options{Dir: t.TempDir() + "/uploads", PublicURL: "http://" + f.srv.Listener.Addr().String(), TTL: ttl, MaxBytes: 8 << 20, Spool: f.budget,
 		Stage: func(ctx context.Context, fin Finished) (any, error) {
-			b, err := readFile(fin.Path)
+			b, err := io.ReadAll(io.NewSectionReader(fin.File, 0, fin.File.Size))
 			f.mu.Lock()
 			f.staged, f.data = append(f.staged, fin), append(f.data, b)
 			f.mu.Unlock()
@@ -48,15 +48,6 @@ func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	f.srv.Start()
 	t.Cleanup(func() { f.srv.Close(); f.m.Close() })
 	return f
-}
-
-func readFile(path string) ([]byte, error) {
-	f, err := openFile(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 func meta(kv ...string) string {
@@ -147,8 +138,8 @@ func TestResumedUpload(t *testing.T) {
 		t.Fatalf("status %+v, staged %d times", s, len(f.staged))
 	}
 	got := f.staged[0]
-	if got.MD5 != md5.Sum(body) || got.Size != int64(len(body)) || got.Type != "application/pdf" || got.Name != "report.pdf" || !bytes.Equal(f.data[0], body) {
-		t.Errorf("staged %d bytes of %s named %q, md5 ok %v", got.Size, got.Type, got.Name, got.MD5 == md5.Sum(body))
+	if got.File.MD5 != md5.Sum(body) || got.File.Size != int64(len(body)) || got.Type != "application/pdf" || got.Name != "report.pdf" || !bytes.Equal(f.data[0], body) {
+		t.Errorf("staged %d bytes of %s named %q, md5 ok %v", got.File.Size, got.Type, got.Name, got.File.MD5 == md5.Sum(body))
 	}
 	if f.budget.InUse() != 0 {
 		t.Errorf("%d bytes of spool room still held", f.budget.InUse())
