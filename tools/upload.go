@@ -25,19 +25,25 @@ const (
 
 // UserUploadTool describes request_user_upload.
 func UserUploadTool() mcp.Tool {
-	return newTool(UserUploadName, "Ask the person for a file of their own",
+	// Each call makes a new link: not idempotent.
+	t := newTool(UserUploadName, "Ask the person for a file of their own",
 		"Ask the person to send a file of their own (one on their computer or phone) through a page filestage serves, without its bytes passing through the conversation. "+
 			"When the client supports URL elicitation, it opens the page for the person and this call answers once the file is staged, with the descriptor {name, mimetype, s3key} for the action's file_uploadable argument. "+
 			"Otherwise it answers at once with upload_url: show it to the person, then call get_user_upload with upload_id.",
 		schema.For[schema.UserUploadRequest](), schema.For[schema.UserUploadResponse]())
+	mcp.WithIdempotentHintAnnotation(false)(&t)
+	return t
 }
 
 // GetUserUploadTool describes get_user_upload.
 func GetUserUploadTool() mcp.Tool {
-	return newTool(GetUserUploadName, "Check on a file the person is sending",
+	t := newTool(GetUserUploadName, "Check on a file the person is sending",
 		"Where a request_user_upload stands: waiting_for_user, receiving (with bytes so far), staged (with the descriptor {name, mimetype, s3key}), expired or failed. "+
 			"Pass wait_seconds to wait for the file.",
 		schema.For[schema.UserUploadStatusRequest](), schema.For[schema.UserUploadResponse]())
+	mcp.WithReadOnlyHintAnnotation(true)(&t)
+	mcp.WithOpenWorldHintAnnotation(false)(&t)
+	return t
 }
 
 // RequestUserUpload makes an upload link for the caller and, when the
