@@ -87,6 +87,19 @@ func (p *Proxy) Set(f Fault) {
 	p.fault = f
 }
 
+// Drop resets every open connection now, as a network that goes away
+// mid-transfer does; later connections pass as Set says.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.Close()
+	}
+}
+
 // Conns is how many connections the proxy accepted.
 func (p *Proxy) Conns() int {
 	p.mu.Lock()
