@@ -32,7 +32,11 @@ func openPage(t *testing.T, browser context.Context, pageURL string) *page {
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	p := &page{t: t, ctx: ctx}
-	p.do(chromedp.Navigate(pageURL))
+	// The tab lives as long as the context of its first action: this
+	// one, not a shorter one.
+	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL)); err != nil {
+		t.Fatalf("opening %s: %v", pageURL, err)
+	}
 	return p
 }
 
@@ -45,15 +49,31 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// phase waits until the page's phase is want, or fails the test.
+// phase waits until the page's phase is want (or error, which ends the
+// wait early), or fails the test. (chromedp's Poll builds a function in the
+// page, which the page's CSP forbids: it is polled from here.)
 func (p *page) phase(want string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
-	defer cancel()
-	js := `(() => { const p = document.getElementById('app').dataset.phase; return p === ` + quoteJS(want) + ` || (p === 'error' && ` + quoteJS(want) + ` !== 'error') ? p : null })()`
-	got, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond)))
+	got, err := pagePhase(p.ctx, want, 60*time.Second)
 	if err != nil || got != want {
 		p.t.Fatalf("page phase %q (%v), want %s; page says %q", got, err, want, p.text())
+	}
+}
+
+// pagePhase polls the upload page's phase until it is want or error.
+func pagePhase(ctx context.Context, want string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').dataset.phase || ''`))
+		if err != nil || got == want || got == "error" {
+			return got, err
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -86,8 +106,6 @@ func (p *page) screenshot(name string) {
 		}
 	}
 }
-
-func quoteJS(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
 
 func writeTemp(t *testing.T, name string, body []byte) string {
 	t.Helper()
@@ -131,6 +149,9 @@ func TestUploadPage(t *testing.T) {
 	for _, name := range []string{"local", "composio"} {
 		t.Run(name, func(t *testing.T) {
 			b, env := backends[name](t)
+			if name != "local" {
+				env["FILESTAGE_PROVIDER"] = name
+			}
 			s := start(t, env, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 			c := dial(t, s.addr, "", legacy)
 			asked := askForFile(t, c, map[string]any{"mimetype": "application/pdf", "filename": "contract.pdf",
