@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,10 @@ const (
 
 // DefaultTTL is how long a link works when --upload-link-ttl is not set.
 const DefaultTTL = 30 * time.Minute
+
+// activeGrace is how recently bytes must have arrived for an upload to
+// outlive its link's time.
+const activeGrace = 2 * time.Minute
 
 // headBytes are the first bytes the type is judged from.
 const headBytes = 3072
@@ -150,6 +155,9 @@ type link struct {
 	typ  string
 	// held is the spool room taken for the bytes so far.
 	held int64
+	// active is when bytes last arrived: an upload under way outlives
+	// the link's time while it keeps going.
+	active time.Time
 }
 
 // New opens the uploads in o.Dir, which is emptied: links do not outlive
@@ -170,7 +178,7 @@ func New(o Options) (*Manager, error) {
 	m := &Manager{o: o, store: filestore.New(o.Dir), links: map[string]*link{}, stop: make(chan struct{})}
 	composer := handler.NewStoreComposer()
 	(&hashingStore{m: m}).UseIn(composer)
-	memorylocker.New().UseIn(composer)
+	composer.UseLocker(patientLocker{memorylocker.New()})
 	var err error
 	m.tus, err = handler.NewUnroutedHandler(handler.Config{
 		StoreComposer: composer,
@@ -294,6 +302,8 @@ func (m *Manager) expire(now time.Time) {
 	defer m.mu.Unlock()
 	for id, l := range m.links {
 		switch {
+		case l.state == Receiving && now.Sub(l.active) < activeGrace:
+			// Still arriving: let it finish.
 		case l.state != Staged && l.state != Failed && l.state != Expired && now.After(l.expires):
 			l.state = Expired
 			m.forget(l)
@@ -401,6 +411,24 @@ func accepts(accept, typ string) bool {
 	return false
 }
 
+// patientLocker serializes the requests of one upload, as tusd's memory
+// locker does, but never asks the holder to let go: a request waits until
+// the one before it ends (a dropped connection ends its request at once,
+// a silent one within the body rate floor). tusd v2.9.1 answers such a
+// request by reading the holder's body from another goroutine, unsynced
+// (tus/tusd issue 1192), which the race detector rightly reports.
+type patientLocker struct{ handler.Locker }
+
+func (l patientLocker) NewLock(id string) (handler.Lock, error) {
+	lock, err := l.Locker.NewLock(id)
+	return patientLock{lock}, err
+}
+
+type patientLock struct{ lock handler.Lock }
+
+func (l patientLock) Lock(ctx context.Context, _ func()) error { return l.lock.Lock(ctx, func() {}) }
+func (l patientLock) Unlock() error                            { return l.lock.Unlock() }
+
 // hashingStore is tusd's file store, hashing, judging and counting the
 // bytes of each upload as they are written.
 type hashingStore struct{ m *Manager }
@@ -464,26 +492,39 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	if n == 0 {
 		return n, err
 	}
-	if c.m.o.Spool != nil {
-		if rerr := c.m.o.Spool.Reserve(c.ctx, int64(n), 2*time.Second); rerr != nil {
-			return 0, errorf(http.StatusServiceUnavailable, "ERR_BUSY", "filestage has no room for more uploads now; try again in a minute")
-		}
-	}
-	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
-	l := c.l
-	l.held += int64(n)
-	if len(l.head) < headBytes {
-		l.head = append(l.head, p[:min(n, headBytes-len(l.head))]...)
-		if len(l.head) == headBytes || l.received+int64(n) == l.total {
-			l.typ = source.DetectType(l.head, "", "")
-			if !accepts(l.Accept, l.typ) {
-				return 0, errorf(http.StatusUnsupportedMediaType, "ERR_WRONG_TYPE", "this file is %s; the link takes %s", l.typ, l.Accept)
+	m, l := c.m, c.l
+	m.mu.Lock()
+	head := l.head
+	if len(head) < headBytes {
+		head = append(slices.Clip(head), p[:min(n, headBytes-len(head))]...)
+		if len(head) == headBytes || l.received+int64(n) == l.total {
+			if typ := source.DetectType(head, "", ""); !accepts(l.Accept, typ) {
+				// The upload ends here, and what it sent goes: the link
+				// waits for another file.
+				l.state, l.received, l.total = Waiting, 0, 0
+				m.forget(l)
+				l.changedLocked()
+				m.mu.Unlock()
+				return 0, errorf(http.StatusUnsupportedMediaType, "ERR_WRONG_TYPE", "this file is %s; the link takes %s", typ, l.Accept)
 			}
 		}
 	}
+	m.mu.Unlock()
+	if m.o.Spool != nil {
+		if rerr := m.o.Spool.Reserve(c.ctx, int64(n), 2*time.Second); rerr != nil {
+			return 0, errorf(http.StatusServiceUnavailable, "ERR_BUSY", "filestage has no room for more uploads now; try again in a minute")
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l.held += int64(n)
+	if len(l.head) < len(head) {
+		l.head = head
+		l.typ = source.DetectType(head, "", "")
+	}
 	l.md5.Write(p[:n])
 	l.received += int64(n)
+	l.active = time.Now()
 	l.changedLocked()
 	return n, err
 }

@@ -238,3 +238,45 @@ func TestPageHeaders(t *testing.T) {
 		t.Errorf("%d %v\n%s", resp.StatusCode, resp.Header, b)
 	}
 }
+
+// TestTypeRefusalIsFinal: an upload refused for its type is gone: sending
+// the same bytes again at the same offset is refused too (the head it
+// was judged by is not kept), and the link waits for another file.
+func TestTypeRefusalIsFinal(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice", Accept: "application/pdf"})
+	png := testfile.PNG(64 << 10)
+	f.create(t, st.ID, len(png))
+	if resp := f.patch(t, st.ID, 0, bytes.NewReader(png)); resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("first: %d", resp.StatusCode)
+	}
+	if resp := f.patch(t, st.ID, 0, bytes.NewReader(png)); resp.StatusCode/100 == 2 {
+		t.Fatalf("the same bytes again: %d", resp.StatusCode)
+	}
+	if s, _ := f.m.Status("alice", st.ID); s.State != Waiting || len(f.staged) != 0 || f.budget.InUse() != 0 {
+		t.Errorf("after the refusal: %s, %d staged, %d bytes held", s.State, len(f.staged), f.budget.InUse())
+	}
+	// Another file through the same link works.
+	pdf := append([]byte("%PDF-1.7\n"), testfile.Random(10000)...)
+	f.create(t, st.ID, len(pdf))
+	if resp := f.patch(t, st.ID, 0, bytes.NewReader(pdf)); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a PDF after the refusal: %d", resp.StatusCode)
+	}
+}
+
+// TestActiveUploadOutlivesLink: a link's time does not cut an upload that
+// is still arriving.
+func TestActiveUploadOutlivesLink(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice"})
+	f.create(t, st.ID, 20000)
+	f.patch(t, st.ID, 0, bytes.NewReader(testfile.Random(10000)))
+	f.m.expire(time.Now().Add(61 * time.Second))
+	if s, _ := f.m.Status("alice", st.ID); s.State != Receiving {
+		t.Fatalf("an active upload after its link's time: %s", s.State)
+	}
+	f.m.expire(time.Now().Add(time.Minute + activeGrace + time.Second))
+	if s, _ := f.m.Status("alice", st.ID); s.State != Expired {
+		t.Errorf("an idle upload after its link's time: %s", s.State)
+	}
+}
