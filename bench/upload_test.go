@@ -99,11 +99,18 @@ func uploadOnce(b *testing.B, browser context.Context, bin, curl, path string, n
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, "serve", "--transport", "http", "--listen", addr, "--data-dir", b.TempDir(), "--max-bytes", strconv.FormatInt(2*n, 10))
-	cmd.Stderr = os.Stderr
+	var logs strings.Builder
+	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if b.Failed() {
+			b.Log(logs.String())
+		}
+	}()
 	for i := 0; ; i++ {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()

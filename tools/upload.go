@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -82,12 +83,21 @@ func (s *Service) RequestUserUpload(ctx context.Context, in schema.UserUploadReq
 		return schema.UserUploadResponse{}, invalid("message", "is longer than 500 bytes", "Say in one short line what file you need and why.")
 	}
 	p := auth.FromContext(ctx)
-	st, err := s.Uploads.Create(upload.Request{Owner: p.ID, Namespace: p.Namespace, ToolSlug: toolSlug, ToolkitSlug: toolkit,
-		Filename: name, Accept: accept, MaxBytes: max, Message: message})
+	leave, err := s.Callers.enter(ctx, p, false)
 	if err != nil {
 		return schema.UserUploadResponse{}, err
 	}
-	s.Logger.InfoContext(ctx, "user upload requested", "client", p.Name, "tool", toolSlug, "upload", st.ID)
+	defer leave()
+	st, err := s.Uploads.Create(upload.Request{Owner: p.ID, Namespace: p.Namespace, ToolSlug: toolSlug, ToolkitSlug: toolkit,
+		Filename: name, Accept: accept, MaxBytes: max, Message: message})
+	if errors.Is(err, upload.ErrTooManyLinks) {
+		return schema.UserUploadResponse{}, &Error{Status: 429, Slug: "TOO_MANY_UPLOADS", Message: fmt.Sprintf("too many upload links are open (%d per client at most)", upload.MaxLinksPerOwner),
+			Fix: "Wait for the person to use or let expire the links already given, or reuse one: get_user_upload says where each stands."}
+	} else if err != nil {
+		return schema.UserUploadResponse{}, err
+	}
+	// Not the whole ID: the link is the capability.
+	s.Logger.InfoContext(ctx, "user upload requested", "client", p.Name, "tool", toolSlug, "upload", st.ID[:8])
 	if !clientOpensURLs(ctx) {
 		return userUploadResponse(st), nil
 	}
@@ -115,6 +125,11 @@ func (s *Service) GetUserUpload(ctx context.Context, in schema.UserUploadStatusR
 	if id == "" {
 		return schema.UserUploadResponse{}, invalid("upload_id", "is required", "Pass upload_id from request_user_upload.")
 	}
+	leave, err := s.Callers.enter(ctx, auth.FromContext(ctx), false)
+	if err != nil {
+		return schema.UserUploadResponse{}, err
+	}
+	defer leave()
 	var wait time.Duration
 	if in.WaitSeconds != nil {
 		if *in.WaitSeconds < 0 || *in.WaitSeconds > 600 {
@@ -166,12 +181,20 @@ func userUploadResponse(st upload.Status) schema.UserUploadResponse {
 // StageFinished stores a user's finished upload, as stage_connector_file
 // stores a fetched file: its bytes were hashed as they arrived.
 func (s *Service) StageFinished(ctx context.Context, f upload.Finished) (any, error) {
+	// It counts as a stage call: it stores as one does.
+	release, err := s.Stages.acquire(ctx, fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s.Stages)))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	name := f.Filename
 	if n := source.SanitizeName(f.Name); n != "" {
 		name = n
 	}
 	sum := f.File.Sum
-	mimeType := source.DetectType(sum.Head, "", name)
+	// The type the link's filter judged, from the bytes alone: a name
+	// chosen by the uploader does not change it.
+	mimeType := f.Type
 	name = source.FileName(name, mimeType, sum.MD5)
 	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
 		ToolkitSlug: f.ToolkitSlug, ToolSlug: f.ToolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size, Namespace: f.Namespace,

@@ -44,16 +44,18 @@ func (m *Manager) page(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusNotFound
 	m.mu.Lock()
 	if l, ok := m.links[id]; ok {
-		if l.state != Staged && l.state != Failed && time.Now().After(l.expires) {
-			l.state = Expired
+		// What the page shows; the sweeper ends the link itself.
+		state := m.statusOf(l).State
+		if state == Waiting && time.Now().After(l.expires) {
+			state = Expired
 		}
-		d.Message, d.Filename, d.Accept, d.MaxBytes, d.Expires, d.State = l.Message, l.Filename, l.Accept, l.MaxBytes, l.expires, string(l.state)
+		d.Message, d.Filename, d.Accept, d.MaxBytes, d.Expires, d.State = l.Message, l.Filename, l.Accept, l.MaxBytes, l.expires, string(state)
 		status = http.StatusOK
-		switch l.state {
+		switch state {
 		case Staged, Expired:
 			status = http.StatusGone
 		case Failed:
-			d.Error = l.err.Error()
+			d.Error = "the file arrived but could not be stored; ask your assistant for a new link"
 		}
 	}
 	m.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +49,13 @@ const DefaultTTL = 30 * time.Minute
 // outlive its link's time.
 const activeGrace = 2 * time.Minute
 
+// Spool room is taken reserveStep at a time, and chunks are copied
+// copyBuffer at a time.
+const (
+	reserveStep = 1 << 20
+	copyBuffer  = 1 << 20
+)
+
 // headBytes are the first bytes the type is judged from.
 const headBytes = 3072
 
@@ -72,7 +81,10 @@ type Request struct {
 type State string
 
 const (
-	Waiting   State = "waiting_for_user"
+	Waiting State = "waiting_for_user"
+	// staging: the file is complete and being stored; callers see
+	// Receiving.
+	staging   State = "staging"
 	Receiving State = "receiving"
 	Staged    State = "staged"
 	Expired   State = "expired"
@@ -158,6 +170,9 @@ type link struct {
 	// active is when bytes last arrived: an upload under way outlives
 	// the link's time while it keeps going.
 	active time.Time
+	// gen counts the uploads begun through the link: a request of an
+	// earlier one writes nothing into a later one's sums.
+	gen int
 }
 
 // New opens the uploads in o.Dir, which is emptied: links do not outlive
@@ -200,6 +215,16 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
+// Link caps: a principal's live links, and all of them.
+const (
+	MaxLinksPerOwner = 16
+	MaxLinks         = 4096
+)
+
+// ErrTooManyLinks: the caller, or the server, has as many live links as it
+// may.
+var ErrTooManyLinks = errors.New("too many upload links are open")
+
 // Create makes a link for r.
 func (m *Manager) Create(r Request) (Status, error) {
 	if r.MaxBytes <= 0 || r.MaxBytes > m.o.MaxBytes {
@@ -210,8 +235,20 @@ func (m *Manager) Create(r Request) (Status, error) {
 	l := &link{Request: r, id: base64.RawURLEncoding.EncodeToString(b), expires: time.Now().Add(m.o.TTL), state: Waiting,
 		changed: make(chan struct{}), md5: md5.New()}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	owned, open := 0, 0
+	for _, o := range m.links {
+		if o.state == Waiting || o.state == Receiving || o.state == staging {
+			open++
+			if o.Owner == r.Owner {
+				owned++
+			}
+		}
+	}
+	if owned >= MaxLinksPerOwner || open >= MaxLinks {
+		return Status{}, ErrTooManyLinks
+	}
 	m.links[l.id] = l
-	m.mu.Unlock()
 	return m.statusOf(l), nil
 }
 
@@ -221,7 +258,11 @@ func (m *Manager) URL(id string) string {
 }
 
 func (m *Manager) statusOf(l *link) Status {
-	return Status{ID: l.id, URL: m.URL(l.id), State: l.state, Received: l.received, Total: l.total, Expires: l.expires,
+	state := l.state
+	if state == staging {
+		state = Receiving
+	}
+	return Status{ID: l.id, URL: m.URL(l.id), State: state, Received: l.received, Total: l.total, Expires: l.expires,
 		Result: l.result, Err: l.err, Request: l.Request}
 }
 
@@ -302,14 +343,17 @@ func (m *Manager) expire(now time.Time) {
 	defer m.mu.Unlock()
 	for id, l := range m.links {
 		switch {
-		case l.state == Receiving && now.Sub(l.active) < activeGrace:
-			// Still arriving: let it finish.
+		case l.state == staging:
+			// Being stored: its end decides.
+		case l.state == Receiving && now.Sub(l.active) < activeGrace && now.Before(l.expires.Add(m.o.TTL)):
+			// Still arriving: let it finish, within one more TTL.
 		case l.state != Staged && l.state != Failed && l.state != Expired && now.After(l.expires):
 			l.state = Expired
 			m.forget(l)
 			l.changedLocked()
-		case now.After(l.expires.Add(m.o.TTL)):
+		case now.After(l.expires.Add(2 * m.o.TTL)):
 			// Kept a while past its end, so that its answer can be read.
+			m.forget(l)
 			delete(m.links, id)
 		}
 	}
@@ -328,6 +372,21 @@ func (m *Manager) forget(l *link) {
 
 func (m *Manager) path(id string) string { return m.o.Dir + "/" + id }
 
+// live reports whether id is a link's ID (checked for its shape first, so
+// that no path reaches the file store) with an upload under way.
+func (m *Manager) live(id string) bool {
+	if !idPattern.MatchString(id) {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.links[id]
+	return ok && (l.state == Receiving || l.state == staging)
+}
+
+// idPattern is the shape of link IDs: 24 random bytes, base64url.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{32}$`)
+
 // errorf is a tus error response with a message the page shows.
 func errorf(status int, code, format string, a ...any) error {
 	return handler.NewError(code, fmt.Sprintf(format, a...), status)
@@ -344,17 +403,20 @@ func (m *Manager) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	switch {
 	case !ok:
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusNotFound, "ERR_LINK_UNKNOWN", "this upload link does not exist")
-	case l.state == Staged:
+	case l.state == Staged || l.state == staging:
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusGone, "ERR_LINK_USED", "this upload link was used already: the file was received")
 	case l.state == Expired || time.Now().After(l.expires):
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired: ask your assistant for a new one")
 	case ev.Upload.SizeIsDeferred:
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusBadRequest, "ERR_SIZE_UNKNOWN", "the file's size must be given")
+	case ev.Upload.Size <= 0:
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusBadRequest, "ERR_EMPTY", "the file is empty")
 	case ev.Upload.Size > l.MaxBytes:
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, errorf(http.StatusRequestEntityTooLarge, "ERR_TOO_LARGE", "the file is %d bytes; this link takes at most %d", ev.Upload.Size, l.MaxBytes)
 	}
 	// A new start: what an earlier attempt sent goes.
 	m.forget(l)
+	l.gen++
 	l.state, l.received, l.total, l.err, l.md5, l.head, l.typ = Receiving, 0, ev.Upload.Size, nil, md5.New(), nil, ""
 	l.changedLocked()
 	name := ev.Upload.MetaData["filename"]
@@ -367,10 +429,20 @@ func (m *Manager) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	id := ev.Upload.ID
 	m.mu.Lock()
 	l, ok := m.links[id]
-	if !ok || l.state != Receiving {
+	switch {
+	case !ok || l.state != Receiving:
 		m.mu.Unlock()
 		return handler.HTTPResponse{}, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired")
+	case l.received != l.total || l.total != ev.Upload.Size || !accepts(l.Accept, l.typ):
+		// Not the bytes this upload's hash and type were taken of.
+		l.state, l.received, l.total = Waiting, 0, 0
+		m.forget(l)
+		l.changedLocked()
+		m.mu.Unlock()
+		return handler.HTTPResponse{}, errorf(http.StatusConflict, "ERR_UPLOAD_MIXED", "the upload did not arrive as one file; send it again")
 	}
+	// From here no upload through the link writes or replaces the file.
+	l.state = staging
 	sum := spool.Sum{Size: ev.Upload.Size, Head: l.head}
 	copy(sum.MD5[:], l.md5.Sum(nil))
 	f := Finished{Request: l.Request, Type: l.typ, Name: ev.Upload.MetaData["filename"]}
@@ -386,14 +458,19 @@ func (m *Manager) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	defer m.mu.Unlock()
 	m.forget(l)
 	if err != nil {
+		m.o.Logger.Warn("user upload not stored", "upload", logID(id), "err", err)
 		l.state, l.err = Failed, err
 		l.changedLocked()
-		return handler.HTTPResponse{}, errorf(http.StatusBadGateway, "ERR_STAGE_FAILED", "the file arrived but could not be stored: %v", err)
+		return handler.HTTPResponse{}, errorf(http.StatusBadGateway, "ERR_STAGE_FAILED", "the file arrived but could not be stored; your assistant can ask for it again")
 	}
 	l.state, l.result = Staged, result
 	l.changedLocked()
 	return handler.HTTPResponse{}, nil
 }
+
+// logID is enough of a link's ID to tell links apart in a log, and too
+// little to use one.
+func logID(id string) string { return id[:min(len(id), 8)] }
 
 // accepts reports whether typ matches the filter accept ("", a type, or
 // a family such as image/*; comma-separated).
@@ -433,10 +510,7 @@ func (l patientLock) Unlock() error                            { return l.lock.U
 // bytes of each upload as they are written.
 type hashingStore struct{ m *Manager }
 
-func (s *hashingStore) UseIn(c *handler.StoreComposer) {
-	c.UseCore(s)
-	c.UseTerminater(s)
-}
+func (s *hashingStore) UseIn(c *handler.StoreComposer) { c.UseCore(s) }
 
 func (s *hashingStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	u, err := s.m.store.NewUpload(ctx, info)
@@ -447,15 +521,16 @@ func (s *hashingStore) NewUpload(ctx context.Context, info handler.FileInfo) (ha
 }
 
 func (s *hashingStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	// Only a live link's upload: the file store would read an .info file
+	// of any name, and trust the path written in it.
+	if !s.m.live(id) {
+		return nil, handler.ErrNotFound
+	}
 	u, err := s.m.store.GetUpload(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return &hashingUpload{Upload: u, m: s.m, id: id}, nil
-}
-
-func (s *hashingStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
-	return s.m.store.AsTerminatableUpload(u.(*hashingUpload).Upload)
 }
 
 type hashingUpload struct {
@@ -473,8 +548,9 @@ func (u *hashingUpload) WriteChunk(ctx context.Context, offset int64, src io.Rea
 		u.m.mu.Unlock()
 		return 0, errorf(http.StatusGone, "ERR_LINK_EXPIRED", "this upload link has expired")
 	}
+	gen := l.gen
 	u.m.mu.Unlock()
-	n, err := u.Upload.WriteChunk(ctx, offset, &chunkReader{r: src, m: u.m, l: l, ctx: ctx})
+	n, err := u.Upload.WriteChunk(ctx, offset, &chunkReader{r: src, m: u.m, l: l, gen: gen, ctx: ctx})
 	return n, err
 }
 
@@ -484,6 +560,7 @@ type chunkReader struct {
 	r   io.Reader
 	m   *Manager
 	l   *link
+	gen int
 	ctx context.Context
 }
 
@@ -494,6 +571,10 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	}
 	m, l := c.m, c.l
 	m.mu.Lock()
+	if l.gen != c.gen || l.state != Receiving {
+		m.mu.Unlock()
+		return 0, errorf(http.StatusGone, "ERR_UPLOAD_REPLACED", "this upload was replaced by a newer one through the same link")
+	}
 	head := l.head
 	if len(head) < headBytes {
 		head = append(slices.Clip(head), p[:min(n, headBytes-len(head))]...)
@@ -509,39 +590,63 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	// Spool room is taken ahead, a step at a time, not for each read.
+	need := l.received + int64(n) - l.held
+	sum := l.md5
 	m.mu.Unlock()
-	if m.o.Spool != nil {
-		if rerr := m.o.Spool.Reserve(c.ctx, int64(n), 2*time.Second); rerr != nil {
+	if need > 0 && m.o.Spool != nil {
+		step := max(need, reserveStep)
+		if rerr := m.o.Spool.Reserve(c.ctx, step, 2*time.Second); rerr != nil {
 			return 0, errorf(http.StatusServiceUnavailable, "ERR_BUSY", "filestage has no room for more uploads now; try again in a minute")
 		}
+		m.mu.Lock()
+		l.held += step
+		m.mu.Unlock()
 	}
+	sum.Write(p[:n]) // tusd writes one chunk of an upload at a time
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l.held += int64(n)
+	if l.gen != c.gen {
+		return 0, errorf(http.StatusGone, "ERR_UPLOAD_REPLACED", "this upload was replaced by a newer one through the same link")
+	}
 	if len(l.head) < len(head) {
 		l.head = head
 		l.typ = source.DetectType(head, "", "")
 	}
-	l.md5.Write(p[:n])
+	before := l.received
 	l.received += int64(n)
 	l.active = time.Now()
-	l.changedLocked()
+	// Waiters hear of every step of progress, not of every read.
+	if l.received/reserveStep != before/reserveStep || l.received == l.total {
+		l.changedLocked()
+	}
 	return n, err
+}
+
+// WriteTo copies the chunk in large reads: tusd's file store copies with
+// io.Copy, which otherwise reads 32 KiB at a time.
+func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, copyBuffer)
+	return io.CopyBuffer(w, struct{ io.Reader }{c}, buf)
 }
 
 // Handler serves the pages and the tus endpoint.
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	tus := m.tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPost:
+		// After StripPrefix the path is the upload's ID, decoded: only a
+		// live link's goes on.
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "":
 			m.tus.PostFile(w, r)
-		case http.MethodHead:
-			m.tus.HeadFile(w, r)
-		case http.MethodPatch:
-			m.tus.PatchFile(w, r)
-		case http.MethodDelete:
-			m.tus.DelFile(w, r)
+		case (r.Method == http.MethodHead || r.Method == http.MethodPatch) && m.live(r.URL.Path):
+			if r.Method == http.MethodHead {
+				m.tus.HeadFile(w, r)
+			} else {
+				m.tus.PatchFile(w, r)
+			}
+		case r.Method == http.MethodPost || r.Method == http.MethodHead || r.Method == http.MethodPatch:
+			http.Error(w, "upload not found", http.StatusNotFound)
 		default:
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}

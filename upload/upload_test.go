@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,5 +279,71 @@ func TestActiveUploadOutlivesLink(t *testing.T) {
 	f.m.expire(time.Now().Add(time.Minute + activeGrace + time.Second))
 	if s, _ := f.m.Status("alice", st.ID); s.State != Expired {
 		t.Errorf("an idle upload after its link's time: %s", s.State)
+	}
+}
+
+// TestOnlyLiveLinksReachTheStore: no request names a file of the upload
+// directory, or beyond it, but a live link's upload: IDs that are paths,
+// .info names and made-up IDs are all unknown, and nothing is removed.
+func TestOnlyLiveLinksReachTheStore(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	victim := t.TempDir() + "/victim"
+	os.WriteFile(victim, []byte("keep me"), 0o600)
+	// A planted .info naming the victim, as a stored object could be.
+	os.WriteFile(f.m.o.Dir+"/planted.info", []byte(`{"ID":"planted","Size":7,"Storage":{"Path":"`+victim+`"}}`), 0o600)
+	st, _ := f.m.Create(Request{Owner: "alice"})
+	for _, path := range []string{"planted", "..%2Fplanted", "%2E%2E%2Fuploads%2Fplanted", st.ID + ".info", "x", st.ID} {
+		for _, method := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete, http.MethodGet, http.MethodPost} {
+			resp := f.tus(t, method, PathTus+path, map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, strings.NewReader("x"))
+			if resp.StatusCode/100 == 2 {
+				t.Errorf("%s %s: %d", method, path, resp.StatusCode)
+			}
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me" {
+		t.Errorf("the victim file: %q, %v", b, err)
+	}
+	if resp := f.create(t, st.ID, 0); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an empty upload: %d", resp.StatusCode)
+	}
+}
+
+// TestLinkCaps: one principal holds at most MaxLinksPerOwner open links.
+func TestLinkCaps(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	for i := range MaxLinksPerOwner {
+		if _, err := f.m.Create(Request{Owner: "alice"}); err != nil {
+			t.Fatalf("link %d: %v", i, err)
+		}
+	}
+	if _, err := f.m.Create(Request{Owner: "alice"}); !errors.Is(err, ErrTooManyLinks) {
+		t.Errorf("one link too many: %v", err)
+	}
+	if _, err := f.m.Create(Request{Owner: "bob"}); err != nil {
+		t.Errorf("another principal: %v", err)
+	}
+}
+
+// TestExpiredPageFreesNothingTwice: viewing an expired link's page changes
+// nothing; the sweeper still removes what it received and gives its room
+// back.
+func TestExpiredPageFreesNothingTwice(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	st, _ := f.m.Create(Request{Owner: "alice"})
+	f.create(t, st.ID, 1<<20)
+	f.patch(t, st.ID, 0, bytes.NewReader(testfile.Random(2<<10)))
+	f.m.mu.Lock()
+	f.m.links[st.ID].expires = time.Now().Add(-time.Second)
+	f.m.links[st.ID].active = time.Now().Add(-time.Hour)
+	f.m.mu.Unlock()
+	if resp := f.tus(t, http.MethodGet, PathPrefix+st.ID, nil, nil); resp.StatusCode != http.StatusOK {
+		t.Logf("page of a receiving link past its time: %d", resp.StatusCode)
+	}
+	f.m.expire(time.Now())
+	if f.budget.InUse() != 0 {
+		t.Errorf("%d bytes still held", f.budget.InUse())
+	}
+	if _, err := os.Stat(f.m.path(st.ID)); !os.IsNotExist(err) {
+		t.Errorf("the partial upload is still there: %v", err)
 	}
 }
