@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filestage/filestage/internal/browsertest"
 	"github.com/filestage/filestage/internal/faultproxy"
@@ -258,4 +259,63 @@ func TestUploadPageRefusals(t *testing.T) {
 		t.Errorf("an expired link's page says %q", p.text())
 	}
 	p.screenshot("expired")
+}
+
+// browserOpener is a client that opens pages for its user (URL-mode
+// elicitation) in the browser, where the person chooses the file.
+type browserOpener struct {
+	t       *testing.T
+	browser context.Context
+	file    string
+}
+
+func (o browserOpener) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	go func() {
+		ctx, cancel := chromedp.NewContext(o.browser)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.Navigate(req.Params.URL), chromedp.WaitVisible(chromedp.ID("file")), chromedp.SetUploadFiles(chromedp.ID("file"), []string{o.file})); err != nil {
+			o.t.Errorf("the browser: %v", err)
+			return
+		}
+		if phase, err := pagePhase(ctx, "done", 60*time.Second); err != nil || phase != "done" {
+			o.t.Errorf("the page ended in %q: %v", phase, err)
+		}
+	}()
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept}}, nil
+}
+
+// TestUploadPageByElicitation: a client that opens URLs for its user gets
+// the descriptor from request_user_upload itself, once the person sent the
+// file on the page.
+func TestUploadPageByElicitation(t *testing.T) {
+	browser := browsertest.Start(t)
+	s := start(t, nil, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	body := pdf(2 << 20)
+	c, err := client.NewStreamableHttpClient("http://" + s.addr + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = client.NewClient(c.GetTransport(), client.WithElicitationHandler(browserOpener{t: t, browser: browser, file: writeTemp(t, "contract.pdf", body)}))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "opener", Version: "1"}
+	init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{URL: &struct{}{}}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	got := decode[schema.UserUploadResponse](t, call(t, c, "request_user_upload", map[string]any{"toolSlug": "GMAIL_SEND_EMAIL", "mimetype": "application/pdf"}))
+	sum := md5.Sum(body)
+	if got.Status != "staged" || got.MD5 != hex.EncodeToString(sum[:]) || got.Mimetype != "application/pdf" {
+		t.Fatalf("request_user_upload: %+v", got)
+	}
+	stored, err := os.ReadFile(filepath.Join(s.dataDir, "objects", filepath.FromSlash(got.S3Key)))
+	if err != nil || !bytes.Equal(stored, body) {
+		t.Errorf("stored: %v, %d bytes", err, len(stored))
+	}
 }

@@ -68,6 +68,7 @@ type UserUploadResponse struct {
 	S3Key         string `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
 	Size          *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
 	MD5           string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
+	NextStep      string `json:"next_step,omitempty" jsonschema_description:"What to do now."`
 }
 
 // PresignRequest mirrors Composio's POST /api/v3/files/upload/request body,

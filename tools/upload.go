@@ -53,6 +53,11 @@ func (s *Service) RequestUserUpload(ctx context.Context, in schema.UserUploadReq
 	if s.Uploads == nil {
 		return schema.UserUploadResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED", Message: "user uploads are off on this server", Fix: "Stage the file by URL with stage_connector_file."}
 	}
+	if _, ok := s.Provider.(providers.URLStager); ok {
+		return schema.UserUploadResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED_BY_PROVIDER",
+			Message: "this provider fetches files from public URLs itself, so it cannot take a person's own file",
+			Fix:     "Ask the person for a public link to the file and stage it with stage_connector_file, or run filestage with another provider."}
+	}
 	toolSlug, err := checkToolSlug("toolSlug", in.ToolSlug)
 	if err != nil {
 		return schema.UserUploadResponse{}, err
@@ -164,16 +169,22 @@ func (s *Service) waitUpload(ctx context.Context, owner, id string, wait time.Du
 func userUploadResponse(st upload.Status) schema.UserUploadResponse {
 	r := schema.UserUploadResponse{Status: string(st.State), UploadID: st.ID}
 	switch st.State {
-	case upload.Waiting, upload.Receiving:
+	case upload.Waiting:
 		r.UploadURL, r.ExpiresAt = st.URL, st.Expires.UTC().Format(time.RFC3339)
-		if st.State == upload.Receiving {
-			r.ReceivedBytes, r.TotalBytes = &st.Received, &st.Total
-		}
+		r.NextStep = "Show upload_url to the person and ask them to send the file there, then call get_user_upload with upload_id (wait_seconds up to 600 waits for it)."
+	case upload.Receiving:
+		r.UploadURL, r.ExpiresAt = st.URL, st.Expires.UTC().Format(time.RFC3339)
+		r.ReceivedBytes, r.TotalBytes = &st.Received, &st.Total
+		r.NextStep = "The file is arriving: call get_user_upload again, with wait_seconds, to get its descriptor."
+	case upload.Expired:
+		r.NextStep = "The link expired unused: call request_user_upload again if the file is still needed."
 	case upload.Failed:
 		r.Reason = st.Err.Error()
+		r.NextStep = "Call request_user_upload again for a new link."
 	case upload.Staged:
 		d := st.Result.(schema.StageResponse)
 		r.Name, r.Mimetype, r.S3Key, r.Size, r.MD5 = d.Name, d.Mimetype, d.S3Key, d.Size, d.MD5
+		r.NextStep = "Put {name, mimetype, s3key} in the action's file_uploadable argument."
 	}
 	return r
 }
