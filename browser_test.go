@@ -291,24 +291,7 @@ func TestUploadPageByElicitation(t *testing.T) {
 	browser := browsertest.Start(t)
 	s := start(t, nil, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	body := pdf(2 << 20)
-	c, err := client.NewStreamableHttpClient("http://" + s.addr + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = client.NewClient(c.GetTransport(), client.WithElicitationHandler(browserOpener{t: t, browser: browser, file: writeTemp(t, "contract.pdf", body)}))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "opener", Version: "1"}
-	init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{URL: &struct{}{}}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	c := opener(t, s.addr, "", browserOpener{t: t, browser: browser, file: writeTemp(t, "contract.pdf", body)})
 	got := decode[schema.UserUploadResponse](t, call(t, c, "request_user_upload", map[string]any{"toolSlug": "GMAIL_SEND_EMAIL", "mimetype": "application/pdf"}))
 	sum := md5.Sum(body)
 	if got.Status != "staged" || got.MD5 != hex.EncodeToString(sum[:]) || got.Mimetype != "application/pdf" {

@@ -120,6 +120,32 @@ func (o urlOpener) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.E
 	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept}}, nil
 }
 
+// opener connects a client that declares URL-mode elicitation (it can open
+// pages for its user), handled by h, with token ("" for none).
+func opener(t *testing.T, addr, token string, h client.ElicitationHandler) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient("http://"+addr+"/mcp", mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = client.NewClient(c.GetTransport(), client.WithElicitationHandler(h))
+	// Start's context lives as long as the connection.
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "opener", Version: "1"}
+	init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{URL: &struct{}{}}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestUserUploadByElicitation: a client that opens URLs for its user gets
 // the descriptor from the one call, with progress while the file arrives;
 // another client cannot read the upload.
@@ -128,24 +154,7 @@ func TestUserUploadByElicitation(t *testing.T) {
 	bob, lb, _ := auth.NewToken("bob", nil)
 	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, la, lb)}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	body := testfile.PNG(1 << 20)
-	c, err := client.NewStreamableHttpClient("http://"+s.addr+"/mcp", mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + alice}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = client.NewClient(c.GetTransport(), client.WithElicitationHandler(urlOpener{t: t, body: body}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "opener", Version: "1"}
-	init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{URL: &struct{}{}}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	c := opener(t, s.addr, alice, urlOpener{t: t, body: body})
 	got := decode[schema.UserUploadResponse](t, call(t, c, "request_user_upload", map[string]any{"toolSlug": "SLACK_UPLOAD_FILE", "mimetype": "image/*"}))
 	sum := md5.Sum(body)
 	if got.Status != "staged" || got.MD5 != hex.EncodeToString(sum[:]) || got.Mimetype != "image/png" {
