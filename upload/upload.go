@@ -19,6 +19,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -384,6 +385,19 @@ func (m *Manager) live(id string) bool {
 	return ok && (l.state == Receiving || l.state == staging)
 }
 
+// stagedSize is the size of link id's stored upload, or 0.
+func (m *Manager) stagedSize(id string) int64 {
+	if !idPattern.MatchString(id) {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.links[id]; ok && l.state == Staged {
+		return l.total
+	}
+	return 0
+}
+
 // idPattern is the shape of link IDs: 24 random bytes, base64url.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{32}$`)
 
@@ -644,6 +658,23 @@ func (m *Manager) Handler() http.Handler {
 				m.tus.HeadFile(w, r)
 			} else {
 				m.tus.PatchFile(w, r)
+			}
+		case (r.Method == http.MethodHead || r.Method == http.MethodPatch) && m.stagedSize(r.URL.Path) > 0:
+			// A stored upload whose last answer was lost: a client that
+			// asks again learns that all of it arrived, instead of a
+			// 404 for a file that is stored.
+			size := strconv.FormatInt(m.stagedSize(r.URL.Path), 10)
+			h := w.Header()
+			h.Set("Tus-Resumable", "1.0.0")
+			h.Set("Cache-Control", "no-store")
+			h.Set("Upload-Offset", size)
+			if r.Method == http.MethodHead {
+				h.Set("Upload-Length", size)
+				w.WriteHeader(http.StatusOK)
+			} else if r.Header.Get("Upload-Offset") == size {
+				w.WriteHeader(http.StatusNoContent)
+			} else {
+				http.Error(w, "the upload is complete", http.StatusConflict)
 			}
 		case r.Method == http.MethodPost || r.Method == http.MethodHead || r.Method == http.MethodPatch:
 			http.Error(w, "upload not found", http.StatusNotFound)

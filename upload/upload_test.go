@@ -145,6 +145,16 @@ func TestResumedUpload(t *testing.T) {
 	if f.budget.InUse() != 0 {
 		t.Errorf("%d bytes of spool room still held", f.budget.InUse())
 	}
+	// The last answer lost, the client asks again: all of it arrived.
+	if head := f.tus(t, http.MethodHead, PathTus+st.ID, nil, nil); head.StatusCode != http.StatusOK || head.Header.Get("Upload-Offset") != strconv.Itoa(len(body)) {
+		t.Errorf("HEAD of the stored upload: %d, offset %q", head.StatusCode, head.Header.Get("Upload-Offset"))
+	}
+	if resp := f.patch(t, st.ID, len(body), bytes.NewReader(nil)); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("the last PATCH again: %d", resp.StatusCode)
+	}
+	if resp := f.patch(t, st.ID, 0, bytes.NewReader(body)); resp.StatusCode != http.StatusConflict || len(f.staged) != 1 {
+		t.Errorf("the whole file again: %d, staged %d times", resp.StatusCode, len(f.staged))
+	}
 	// Used: another go is refused, and the page says so.
 	if resp := f.create(t, st.ID, 10); resp.StatusCode != http.StatusGone {
 		t.Errorf("a second upload through a used link: %d", resp.StatusCode)
