@@ -71,7 +71,7 @@ func (c *Callers) enter(ctx context.Context, p *auth.Principal, stage bool) (lea
 	if !stage || cl.stages == nil {
 		return done, nil
 	}
-	release, err := cl.stages.acquire(ctx, fmt.Sprintf("this client already runs %d stage calls, its limit", cap(cl.stages)))
+	release, err := cl.stages.acquire(ctx, "this client already runs %d stage calls, its limit")
 	if err != nil {
 		done()
 		return nil, err

@@ -28,8 +28,11 @@ type Slots chan struct{}
 // NewSlots returns n slots.
 func NewSlots(n int) Slots { return make(Slots, n) }
 
+// serverStagesFull says the server-wide limit is reached; %d is the limit.
+const serverStagesFull = "%d stage calls are already running, the limit (--max-concurrent-stages)"
+
 // acquire takes a slot, waiting up to BusyWait; nil slots are unbounded.
-// full says whose limit it is when none comes free.
+// full says whose limit it is when none comes free, with %d for the limit.
 func (s Slots) acquire(ctx context.Context, full string) (release func(), err error) {
 	if s == nil {
 		return func() {}, nil
@@ -45,7 +48,7 @@ func (s Slots) acquire(ctx context.Context, full string) (release func(), err er
 	case s <- struct{}{}:
 		return func() { <-s }, nil
 	case <-t.C:
-		return nil, busy(full)
+		return nil, busy(fmt.Sprintf(full, cap(s)))
 	case <-ctx.Done():
 		return nil, cancelled(ctx.Err())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -62,7 +61,7 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{}, err
 	}
 	defer leave()
-	release, err := s.Stages.acquire(ctx, fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s.Stages)))
+	release, err := s.Stages.acquire(ctx, serverStagesFull)
 	if err != nil {
 		return schema.StageResponse{}, err
 	}

@@ -50,9 +50,6 @@ func GetUserUploadTool() mcp.Tool {
 // RequestUserUpload makes an upload link for the caller and, when the
 // client can open it for the person, waits for the file.
 func (s *Service) RequestUserUpload(ctx context.Context, in schema.UserUploadRequest) (schema.UserUploadResponse, error) {
-	if s.Uploads == nil {
-		return schema.UserUploadResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED", Message: "user uploads are off on this server", Fix: "Stage the file by URL with stage_connector_file."}
-	}
 	if _, ok := s.Provider.(providers.URLStager); ok {
 		return schema.UserUploadResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED_BY_PROVIDER",
 			Message: "this provider fetches files from public URLs itself, so it cannot take a person's own file",
@@ -123,9 +120,6 @@ func (s *Service) RequestUserUpload(ctx context.Context, in schema.UserUploadReq
 
 // GetUserUpload says where an upload stands, waiting for it if asked.
 func (s *Service) GetUserUpload(ctx context.Context, in schema.UserUploadStatusRequest) (schema.UserUploadResponse, error) {
-	if s.Uploads == nil {
-		return schema.UserUploadResponse{}, &Error{Status: 501, Slug: "UNSUPPORTED", Message: "user uploads are off on this server", Fix: "Stage the file by URL with stage_connector_file."}
-	}
 	id := strings.TrimSpace(in.UploadID)
 	if id == "" {
 		return schema.UserUploadResponse{}, invalid("upload_id", "is required", "Pass upload_id from request_user_upload.")
@@ -193,7 +187,7 @@ func userUploadResponse(st upload.Status) schema.UserUploadResponse {
 // stores a fetched file: its bytes were hashed as they arrived.
 func (s *Service) StageFinished(ctx context.Context, f upload.Finished) (any, error) {
 	// It counts as a stage call: it stores as one does.
-	release, err := s.Stages.acquire(ctx, fmt.Sprintf("%d stage calls are already running, the limit (--max-concurrent-stages)", cap(s.Stages)))
+	release, err := s.Stages.acquire(ctx, serverStagesFull)
 	if err != nil {
 		return nil, err
 	}
