@@ -385,6 +385,29 @@ func (m *Manager) live(id string) bool {
 	return ok && (l.state == Receiving || l.state == staging)
 }
 
+// answerStored answers a HEAD or PATCH of a stored upload of size bytes
+// as tus does for a complete one; size 0 means there is none.
+func (m *Manager) answerStored(w http.ResponseWriter, r *http.Request, size int64) {
+	if size <= 0 {
+		http.Error(w, "upload not found", http.StatusNotFound)
+		return
+	}
+	n := strconv.FormatInt(size, 10)
+	h := w.Header()
+	h.Set("Tus-Resumable", "1.0.0")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Upload-Offset", n)
+	switch {
+	case r.Method == http.MethodHead:
+		h.Set("Upload-Length", n)
+		w.WriteHeader(http.StatusOK)
+	case r.Header.Get("Upload-Offset") == n:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "the upload is complete", http.StatusConflict)
+	}
+}
+
 // stagedSize is the size of link id's stored upload, or 0.
 func (m *Manager) stagedSize(id string) int64 {
 	if !idPattern.MatchString(id) {
@@ -650,34 +673,27 @@ func (m *Manager) Handler() http.Handler {
 	tus := m.tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// After StripPrefix the path is the upload's ID, decoded: only a
 		// live link's goes on.
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "":
+		id := r.URL.Path
+		switch r.Method {
+		case http.MethodPost:
+			if id != "" {
+				http.Error(w, "upload not found", http.StatusNotFound)
+				return
+			}
 			m.tus.PostFile(w, r)
-		case (r.Method == http.MethodHead || r.Method == http.MethodPatch) && m.live(r.URL.Path):
-			if r.Method == http.MethodHead {
+		case http.MethodHead, http.MethodPatch:
+			live := m.live(id)
+			switch {
+			case live && r.Method == http.MethodHead:
 				m.tus.HeadFile(w, r)
-			} else {
+			case live:
 				m.tus.PatchFile(w, r)
+			default:
+				// A stored upload whose last answer was lost: a client
+				// that asks again learns that all of it arrived, instead
+				// of a 404 for a file that is stored.
+				m.answerStored(w, r, m.stagedSize(id))
 			}
-		case (r.Method == http.MethodHead || r.Method == http.MethodPatch) && m.stagedSize(r.URL.Path) > 0:
-			// A stored upload whose last answer was lost: a client that
-			// asks again learns that all of it arrived, instead of a
-			// 404 for a file that is stored.
-			size := strconv.FormatInt(m.stagedSize(r.URL.Path), 10)
-			h := w.Header()
-			h.Set("Tus-Resumable", "1.0.0")
-			h.Set("Cache-Control", "no-store")
-			h.Set("Upload-Offset", size)
-			if r.Method == http.MethodHead {
-				h.Set("Upload-Length", size)
-				w.WriteHeader(http.StatusOK)
-			} else if r.Header.Get("Upload-Offset") == size {
-				w.WriteHeader(http.StatusNoContent)
-			} else {
-				http.Error(w, "the upload is complete", http.StatusConflict)
-			}
-		case r.Method == http.MethodPost || r.Method == http.MethodHead || r.Method == http.MethodPatch:
-			http.Error(w, "upload not found", http.StatusNotFound)
 		default:
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}
