@@ -142,13 +142,17 @@ func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(p []byte) (int, error) { return len(p), nil }
 func (r *recorder) WriteHeader(s int)           { r.status = s }
 
+// post sends one JSON-RPC message with token, to session in version ("" for
+// none of either), and returns the answer, its body read.
 func post(t *testing.T, url, token, session, version, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set(mcp.HeaderProtocolVersion, version)
+	if version != "" {
+		req.Header.Set(mcp.HeaderProtocolVersion, version)
+	}
 	if session != "" {
 		req.Header.Set(server.HeaderKeySessionID, session)
 	}
@@ -215,15 +219,8 @@ func TestSessionCapUnreadableEra(t *testing.T) {
 	used := openSession(t, url, ta)
 	post(t, url, ta, used, mcp.LATEST_LEGACY_PROTOCOL_VERSION, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
 	sneaky := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"_meta":0,"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(sneaky))
-	req.Header.Set("Authorization", "Bearer "+ta)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	// No protocol version header: the era is the _meta's alone.
+	resp := post(t, url, ta, "", "", sneaky)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(server.HeaderKeySessionID) != "" {
 		t.Errorf("a second session past a cap of one, with an unreadable _meta: %d, session %q", resp.StatusCode, resp.Header.Get(server.HeaderKeySessionID))
 	}
