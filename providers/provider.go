@@ -32,6 +32,9 @@ type UploadRequest struct {
 	// stores that pick keys put the caller's objects under it, so that
 	// one caller learns nothing of another's files.
 	Namespace string
+	// Owner names the caller for the stores that keep an index of what
+	// they hold.
+	Owner string
 }
 
 var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,16}$`)
@@ -76,6 +79,17 @@ type Slot struct {
 	ExpiresAt      time.Time
 	Type           SlotType
 	StorageBackend string
+	// FileID is the platform's own handle for the stored file, where it
+	// has one besides the key (Quant's fileId): other calls of its API
+	// name the file by it, but a connector action takes Key.
+	FileID string
+	// DownloadURL, where the storage offers one, reads the object back
+	// (once uploaded) until DownloadExpiresAt.
+	DownloadURL       string
+	DownloadExpiresAt time.Time
+	// ObjectExpiresAt is when the storage removes the object; zero when
+	// it keeps it or cannot say.
+	ObjectExpiresAt time.Time
 }
 
 // Body is bytes ready for upload: hashed, sized and readable again from the
@@ -147,6 +161,10 @@ type StageURLRequest struct {
 	URL         string
 	ToolkitSlug string
 	ToolSlug    string
+	// Filename, when set, is the caller's name for the file, already
+	// sanitised: the descriptor must carry it, whatever the platform
+	// would have named the file.
+	Filename string
 }
 
 // URLStager is implemented by platforms that fetch URLs server-side (as
@@ -179,6 +197,11 @@ type Settings struct {
 	HTTP *Client
 	// Spool, when set, bounds the disk that temporary files of uploads a
 	// provider receives itself take at once (the local store's PUTs).
-	Spool  *spool.Budget
-	Logger *slog.Logger
+	Spool *spool.Budget
+	// Retention is how long the stores that expire objects keep one
+	// after it was last staged; zero keeps objects for ever.
+	Retention time.Duration
+	// DownloadTTL is how long a download URL works.
+	DownloadTTL time.Duration
+	Logger      *slog.Logger
 }

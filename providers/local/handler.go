@@ -25,10 +25,17 @@ import (
 // share the data directory refuse each other's replays too; and a URL is
 // only ever good for the one key and MD5 it was signed for, whose object,
 // once stored, nothing can change.
+//
+// GET and HEAD read objects back through signed download URLs.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPut {
-		w.Header().Set("Allow", http.MethodPut)
-		fail(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "upload URLs accept PUT only")
+	switch r.Method {
+	case http.MethodPut:
+	case http.MethodGet, http.MethodHead:
+		p.serveDownload(w, r)
+		return
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		fail(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "signed URLs accept PUT (uploads), GET and HEAD (downloads)")
 		return
 	}
 	q := r.URL.Query()
@@ -91,7 +98,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Without a Content-Length, a short body is only seen at its end.
 		body = &sizedBody{r: body, left: g.Size}
 	}
-	_, err = p.store.put(g.Key, body, want, limit)
+	_, err = p.store.put(r.Context(), Entry{Key: g.Key, Mimetype: g.ContentType}, body, want, limit)
 	switch {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)

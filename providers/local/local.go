@@ -4,13 +4,14 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,21 +27,38 @@ const Name = "local"
 // URLTTL is how long an upload URL stays valid.
 const URLTTL = time.Hour
 
+// DefaultDownloadTTL is how long a download URL works unless configured.
+const DefaultDownloadTTL = time.Hour
+
 // Provider stores files on the local disk.
 type Provider struct {
-	store  *store
-	signer signer
-	base   string
-	max    int64
-	now    func() time.Time
+	store       *store
+	signer      signer
+	base        string
+	max         int64
+	downloadTTL time.Duration
+	now         func() time.Time
+	log         *slog.Logger
 }
 
 // Open is the provider's registry factory.
-func Open(_ context.Context, s providers.Settings) (providers.Provider, error) {
-	return providers.Opened(New(s))
+func Open(ctx context.Context, s providers.Settings) (providers.Provider, error) {
+	p, err := New(s)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := p.store.repair(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("repairing the index: %w", err)
+	} else if n > 0 && s.Logger != nil {
+		s.Logger.Info("index repaired from the objects", "entries", n, "data_dir", s.DataDir)
+	}
+	return p, nil
 }
 
-// New opens the store in s.DataDir, creating it and its signing key on first use.
+// New opens the store in s.DataDir, creating it and its signing key on
+// first use. Unlike Open it does not repair the index: the commands that
+// only read or remove use it beside a running server.
 func New(s providers.Settings) (*Provider, error) {
 	if s.DataDir == "" {
 		return nil, errors.New("a data directory is required (--data-dir or FILESTAGE_DATA_DIR)")
@@ -59,28 +77,76 @@ func New(s providers.Settings) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	st.retention = s.Retention
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Provider{
-		store:  st,
-		signer: signer{key: key},
-		base:   strings.TrimSuffix(s.PublicURL, "/"),
-		max:    s.MaxBytes,
-		now:    time.Now,
+		store:       st,
+		signer:      signer{key: key},
+		base:        strings.TrimSuffix(s.PublicURL, "/"),
+		max:         s.MaxBytes,
+		downloadTTL: cmp.Or(s.DownloadTTL, DefaultDownloadTTL),
+		now:         time.Now,
+		log:         log,
 	}, nil
 }
+
+// Close closes the index.
+func (p *Provider) Close() error { return p.store.Close() }
+
+// Run sweeps expired objects until ctx ends.
+func (p *Provider) Run(ctx context.Context) {
+	if p.store.retention <= 0 {
+		return
+	}
+	t := time.NewTicker(sweepEvery(p.store.retention))
+	defer t.Stop()
+	for {
+		if n, err := p.Sweep(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("retention sweep failed; trying again later", "err", err)
+		} else if n > 0 {
+			p.log.Info("retention removed expired objects", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep removes the objects whose retention ended: what `filestage gc`
+// runs once.
+func (p *Provider) Sweep(ctx context.Context) (int, error) { return p.store.sweep(ctx) }
 
 // Pattern is where the upload handler is mounted.
 func (p *Provider) Pattern() string { return "/files/" }
 
+// entry is the index entry a request describes, before it is stored.
+func entry(req providers.UploadRequest, key string) Entry {
+	return Entry{Key: key, Name: req.Filename, Mimetype: req.Mimetype, Size: req.Size,
+		MD5: hex.EncodeToString(req.MD5[:]), Owner: req.Owner}
+}
+
 // RequestUpload issues a signed PUT URL bound to the key, type, MD5 and
 // size, unless the store already holds the key: then the slot is existing
-// and carries no URL, as a PUT to it would be refused.
-func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest) (providers.Slot, error) {
+// and carries no URL, as a PUT to it would be refused. The entry is
+// written pending now, as only here are the caller and the name known.
+func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
 	key := providers.ContentKey(req)
-	if _, err := p.store.path(key); err != nil {
+	e, ok, err := p.store.existing(ctx, key)
+	if err != nil {
 		return providers.Slot{}, err
 	}
-	if p.store.has(key) {
-		return existing(req, key), nil
+	if ok {
+		return p.existing(req, e), nil
+	}
+	pe := entry(req, key)
+	pe.Created = p.now().Truncate(time.Second)
+	if err := p.store.index.pending(ctx, pe); err != nil {
+		return providers.Slot{}, fmt.Errorf("index: %w", err)
 	}
 	g := grant{
 		Method:      "PUT",
@@ -96,33 +162,37 @@ func (p *Provider) RequestUpload(_ context.Context, req providers.UploadRequest)
 		q.Set("size", strconv.FormatInt(g.Size, 10))
 	}
 	q.Set("signature", p.signer.sign(g))
-	return providers.Slot{
-		ID:     slotID(req.MD5),
-		Key:    key,
-		URL:    p.base + p.Pattern() + key + "?" + q.Encode(),
-		Method: g.Method,
-		Headers: map[string]string{
-			"Content-Type": g.ContentType,
-			"Content-MD5":  g.ContentMD5,
-		},
-		ExpiresAt:      g.Expires,
-		Type:           providers.SlotNew,
-		StorageBackend: Name,
-	}, nil
+	slot := p.slot(req, Entry{Key: key, Name: req.Filename, Expires: p.store.expiry(p.now())}, providers.SlotNew)
+	slot.URL, slot.Method, slot.ExpiresAt = p.base+p.Pattern()+key+"?"+q.Encode(), g.Method, g.Expires
+	slot.Headers = map[string]string{
+		"Content-Type": g.ContentType,
+		"Content-MD5":  g.ContentMD5,
+	}
+	return slot, nil
 }
 
 func slotID(sum [16]byte) string { return "local_" + hex.EncodeToString(sum[:8]) }
 
-// existing is the slot of bytes the store holds under key. Its headers are
-// empty rather than nil: a tool answer must carry an object there.
-func existing(req providers.UploadRequest, key string) providers.Slot {
+// slot describes e, stored or about to be, with its download URL.
+func (p *Provider) slot(req providers.UploadRequest, e Entry, typ providers.SlotType) providers.Slot {
+	name := cmp.Or(req.Filename, e.Name)
+	url, expires := p.DownloadURL(e.Key, name)
 	return providers.Slot{
-		ID:             slotID(req.MD5),
-		Key:            key,
-		Headers:        map[string]string{},
-		Type:           providers.SlotExisting,
-		StorageBackend: Name,
+		ID:                slotID(req.MD5),
+		Key:               e.Key,
+		Headers:           map[string]string{},
+		Type:              typ,
+		StorageBackend:    Name,
+		DownloadURL:       url,
+		DownloadExpiresAt: expires,
+		ObjectExpiresAt:   e.Expires,
 	}
+}
+
+// existing is the slot of bytes the store holds. Its headers are empty
+// rather than nil: a tool answer must carry an object there.
+func (p *Provider) existing(req providers.UploadRequest, e Entry) providers.Slot {
+	return p.slot(req, e, providers.SlotExisting)
 }
 
 // MovesTemp marks the local store as a providers.Mover.
@@ -130,7 +200,7 @@ func (p *Provider) MovesTemp() {}
 
 // Store stores the body unless the store has it: a temporary file is
 // linked into place (it was hashed as it was written), other bodies are
-// copied and verified. Nothing is signed, so the slot has no URL.
+// copied and verified. Nothing is uploaded, so the slot has no upload URL.
 func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body providers.Body) (providers.Slot, error) {
 	if body.MD5 != req.MD5 {
 		// The key is req's MD5 and only body's is checked: stored, they
@@ -138,33 +208,39 @@ func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body 
 		return providers.Slot{}, fmt.Errorf("the body's MD5 %x is not the requested %x", body.MD5, req.MD5)
 	}
 	key := providers.ContentKey(req)
-	path, err := p.store.path(key)
+	e, ok, err := p.store.existing(ctx, key)
 	if err != nil {
 		return providers.Slot{}, err
 	}
-	if p.store.has(key) {
-		return existing(req, key), nil
+	if ok {
+		return p.existing(req, e), nil
 	}
+	e = entry(req, key)
+	e.Size = body.Size
+	var exists bool
 	if body.Temp != nil {
-		err = body.Temp.Keep(path)
+		e, exists, err = p.store.keep(ctx, e, body.Temp.Keep)
 	} else {
-		_, err = p.store.put(key, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+		e, err = p.store.put(ctx, e, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+		if errors.Is(err, ErrObjectExists) {
+			e, exists, err = p.store.existing(ctx, key)
+		}
 	}
 	switch {
-	case errors.Is(err, fs.ErrExist):
-		// Another store or upload of the key won the race. The object
-		// under a content key has the key's MD5, so it holds these bytes.
-		return existing(req, key), nil
 	case err != nil:
 		return providers.Slot{}, err
+	case exists:
+		// Another store or upload of the key won the race. The object
+		// under a content key has the key's MD5, so it holds these bytes.
+		return p.existing(req, e), nil
 	}
-	return providers.Slot{ID: slotID(req.MD5), Key: key, Type: providers.SlotNew, StorageBackend: Name}, nil
+	return p.slot(req, e, providers.SlotNew), nil
 }
 
 // Upload stores the body directly; it takes the same verified path as an
 // upload through the signed URL.
 func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body providers.Body) error {
-	_, err := p.store.put(slot.Key, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+	_, err := p.store.put(ctx, Entry{Key: slot.Key}, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
 	return err
 }
 

@@ -151,7 +151,8 @@ func TestSignedURLRefusals(t *testing.T) {
 		}, http.StatusBadRequest},
 		{"shorter than signed size", func(h *harness, _, _ *string, _ map[string]string, b *[]byte) { *b = (*b)[:len(*b)-1] }, http.StatusBadRequest},
 		{"other size in URL", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) { *u = setQuery(*u, "size", "1") }, http.StatusForbidden},
-		{"GET", func(h *harness, m, _ *string, _ map[string]string, _ *[]byte) { *m = http.MethodGet }, http.StatusMethodNotAllowed},
+		// An upload URL is no download URL.
+		{"GET", func(h *harness, m, _ *string, _ map[string]string, _ *[]byte) { *m = http.MethodGet }, http.StatusForbidden},
 		{"POST", func(h *harness, m, _ *string, _ map[string]string, _ *[]byte) { *m = http.MethodPost }, http.StatusMethodNotAllowed},
 	}
 	for _, tt := range tests {

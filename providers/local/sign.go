@@ -23,11 +23,13 @@ type grant struct {
 	ContentType string
 	ContentMD5  string // base64 of the 16 digest bytes, as in the Content-MD5 header
 	Size        int64  // -1: any length up to the cap
-	Expires     time.Time
+	// Name is the file name a download is offered under.
+	Name    string
+	Expires time.Time
 }
 
 func (g grant) canonical() []byte {
-	return []byte(strings.Join([]string{
+	fields := []string{
 		"filestage-local-v1",
 		g.Method,
 		g.Key,
@@ -35,7 +37,12 @@ func (g grant) canonical() []byte {
 		g.ContentMD5,
 		strconv.FormatInt(g.Size, 10),
 		strconv.FormatInt(g.Expires.Unix(), 10),
-	}, "\n"))
+	}
+	if g.Method == "GET" {
+		// A download's name is its own; uploads are signed as they were.
+		fields = append(fields, g.Name)
+	}
+	return []byte(strings.Join(fields, "\n"))
 }
 
 type signer struct{ key []byte }

@@ -2,9 +2,11 @@ package local
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,25 +24,47 @@ var ErrDigestMismatch = errors.New("content does not match its MD5")
 // key: stored objects are never replaced. It is also a spool.ErrExist.
 var ErrObjectExists = fmt.Errorf("an object is already stored under this key: %w", spool.ErrExist)
 
-// store keeps objects content-addressed under dir/objects. Bytes arrive in
-// dir/tmp and are linked into place only once their MD5 is verified and
-// only if the key is free, so a key never names a partial or wrong file,
-// and once it names a file that file never changes.
+// store keeps objects content-addressed under dir/objects and their
+// entries in dir/index.db. Bytes arrive in dir/tmp and are linked into
+// place only once their MD5 is verified and only if the key is free, so a
+// key never names a partial or wrong file, and once it names a file that
+// file never changes until retention or `filestage rm` removes it.
 type store struct {
 	objects string
 	tmp     string
+	index   *index
 	// budget, when set, bounds the disk of uploads being received.
 	budget *spool.Budget
+	// retention is how long an object is kept after it was last stored
+	// or staged; zero keeps it for ever.
+	retention time.Duration
+	now       func() time.Time
+	// crash, when set, is called at each named step of a write: the
+	// crash tests end the process there.
+	crash func(step string)
 }
 
 func openStore(dir string, budget *spool.Budget) (*store, error) {
-	s := &store{objects: filepath.Join(dir, "objects"), tmp: filepath.Join(dir, "tmp"), budget: budget}
+	s := &store{objects: filepath.Join(dir, "objects"), tmp: filepath.Join(dir, "tmp"), budget: budget, now: time.Now}
 	for _, d := range []string{s.objects, s.tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
+	idx, err := openIndex(filepath.Join(dir, "index.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.index = idx
 	return s, nil
+}
+
+func (s *store) Close() error { return s.index.Close() }
+
+func (s *store) step(name string) {
+	if s.crash != nil {
+		s.crash(name)
+	}
 }
 
 var keySegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
@@ -59,51 +83,108 @@ func (s *store) path(key string) (string, error) {
 	return filepath.Join(append([]string{s.objects}, segs...)...), nil
 }
 
-// has reports whether an object is stored under key.
-func (s *store) has(key string) bool {
-	p, err := s.path(key)
-	if err != nil {
-		return false
+// expiry is when an object stored or staged now expires; zero: never.
+func (s *store) expiry(now time.Time) time.Time {
+	if s.retention <= 0 {
+		return time.Time{}
 	}
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
+	return now.Add(s.retention).Truncate(time.Second)
+}
+
+// existing returns key's entry when its object is stored, after moving its
+// expiry to a full retention from now: staging bytes again keeps them.
+// An entry whose file is gone (removed by hand) is dropped.
+func (s *store) existing(ctx context.Context, key string) (Entry, bool, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e, ok, err := s.index.extend(ctx, key, s.expiry(s.now()))
+	if err != nil || !ok {
+		return Entry{}, false, err
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		_, err := s.index.remove(ctx, key, time.Time{}, func() error { return nil })
+		return Entry{}, false, err
+	}
+	return e, true, nil
+}
+
+// keep makes an object of e's key visible through link, which puts the
+// bytes at the path it is given and fails with an fs.ErrExist error when
+// something is there. The entry is written pending first and marked
+// stored once the object is in place; exists reports that another write
+// of the key won, and its object, of the same MD5, stays.
+func (s *store) keep(ctx context.Context, e Entry, link func(path string) error) (_ Entry, exists bool, err error) {
+	path, err := s.path(e.Key)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	now := s.now()
+	e.Created, e.Expires = now.Truncate(time.Second), s.expiry(now)
+	if err := s.index.pending(ctx, e); err != nil {
+		return Entry{}, false, fmt.Errorf("index: %w", err)
+	}
+	s.step("pending")
+	// From here the object may become visible: whatever the caller does,
+	// its entry must be completed.
+	ctx = context.WithoutCancel(ctx)
+	switch err := link(path); {
+	case errors.Is(err, fs.ErrExist):
+		// The winner marks its entry stored; this marks it too, in case
+		// the winner was a process that died before it could.
+		if err := s.index.stored(ctx, e); err != nil {
+			return Entry{}, false, fmt.Errorf("index: %w", err)
+		}
+		e, _, err := s.index.get(ctx, e.Key)
+		return e, true, err
+	case err != nil:
+		return Entry{}, false, errors.Join(err, s.index.abandon(ctx, e.Key))
+	}
+	s.step("linked")
+	if err := s.index.stored(ctx, e); err != nil {
+		// The object is in place; the next repair completes its entry.
+		return Entry{}, false, fmt.Errorf("index: %w", err)
+	}
+	s.step("stored")
+	return e, false, nil
 }
 
 // budgetWait is how long an upload waits for spool room before it is
 // refused with 503 SlowDown.
 const budgetWait = 2 * time.Second
 
-// put stores r under key if it hashes to want, is at most max bytes and
+// put stores r under e.Key if it hashes to want, is at most max bytes and
 // the key is free.
-func (s *store) put(key string, r io.Reader, want [16]byte, max int64) (int64, error) {
-	dst, err := s.path(key)
+func (s *store) put(ctx context.Context, e Entry, r io.Reader, want [16]byte, max int64) (Entry, error) {
+	dst, err := s.path(e.Key)
 	if err != nil {
-		return 0, err
+		return Entry{}, err
 	}
 	// Before reading r: a taken key is refused without taking the bytes.
 	if taken(dst) {
-		return 0, ErrObjectExists
+		return Entry{}, ErrObjectExists
 	}
 	if s.budget != nil {
-		res := s.budget.Reader(context.Background(), r, budgetWait)
+		res := s.budget.Reader(ctx, r, budgetWait)
 		defer res.Release() // after the spool is gone: defers run in reverse
 		r = res
 	}
 	sp, err := spool.Write(r, s.tmp, max)
 	if err != nil {
-		return 0, err
+		return Entry{}, err
 	}
 	defer sp.Close()
 	if sp.MD5 != want {
-		return sp.Size, ErrDigestMismatch
+		return Entry{}, ErrDigestMismatch
 	}
-	if err := sp.Keep(dst); errors.Is(err, spool.ErrExist) {
+	e.Size, e.MD5 = sp.Size, hex.EncodeToString(want[:])
+	e, exists, err := s.keep(ctx, e, sp.Keep)
+	if exists {
 		// Another upload of the key won the race.
-		return sp.Size, ErrObjectExists
-	} else if err != nil {
-		return sp.Size, err
+		return Entry{}, ErrObjectExists
 	}
-	return sp.Size, nil
+	return e, err
 }
 
 // taken reports whether anything is at path, object or not: Keep would

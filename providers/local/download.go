@@ -1,0 +1,117 @@
+package local
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DownloadURL signs a GET of key, offered as name, for the download TTL.
+// The name is signed too, so each descriptor's link keeps its own name
+// while same bytes share one object.
+func (p *Provider) DownloadURL(key, name string) (string, time.Time) {
+	g := grant{Method: http.MethodGet, Key: key, Size: -1, Name: name,
+		Expires: p.now().Add(p.downloadTTL).Truncate(time.Second)}
+	q := url.Values{}
+	q.Set("expires", strconv.FormatInt(g.Expires.Unix(), 10))
+	if name != "" {
+		q.Set("name", name)
+	}
+	q.Set("signature", p.signer.sign(g))
+	return p.base + p.Pattern() + key + "?" + q.Encode(), g.Expires
+}
+
+// serveDownload answers GET and HEAD on a signed download URL with the
+// object's bytes: ranges, ETag and conditional requests through
+// http.ServeContent, the stored type, and the signed name as an
+// attachment. Stored files are never rendered by the browser on this
+// origin, whatever they hold: attachment, nosniff and a sandbox CSP.
+func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	g := grant{Method: http.MethodGet, Key: strings.TrimPrefix(r.URL.Path, p.Pattern()), Size: -1, Name: q.Get("name")}
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if err != nil || q.Get("signature") == "" {
+		fail(w, http.StatusForbidden, "AccessDenied", "the URL lacks its expires or signature parameter: download URLs come from the tools' download_url")
+		return
+	}
+	g.Expires = time.Unix(exp, 0)
+	if !p.signer.valid(g, q.Get("signature")) {
+		fail(w, http.StatusForbidden, "SignatureDoesNotMatch", "the signature does not match this URL: use download_url exactly as it was returned")
+		return
+	}
+	now := p.now()
+	if now.After(g.Expires) {
+		fail(w, http.StatusForbidden, "AccessDenied", "the download URL has expired: stage the file again for a new one")
+		return
+	}
+	e, ok, err := p.store.index.get(r.Context(), g.Key)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "InternalError", "the index could not be read")
+		return
+	}
+	if !ok || (!e.Expires.IsZero() && !now.Before(e.Expires)) {
+		fail(w, http.StatusNotFound, "NoSuchKey", "the file is no longer stored: its retention ended or it was removed; stage it again")
+		return
+	}
+	path, err := p.store.path(g.Key)
+	if err != nil {
+		fail(w, http.StatusNotFound, "NoSuchKey", "no such file")
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		fail(w, http.StatusNotFound, "NoSuchKey", "the file is no longer stored: stage it again")
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", e.Mimetype)
+	h.Set("ETag", `"`+e.MD5+`"`)
+	h.Set("Content-Disposition", contentDisposition(g.Name, e.Name))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
+	h.Set("Cache-Control", "private, max-age=0")
+	if !e.Expires.IsZero() {
+		h.Set("Expires", e.Expires.UTC().Format(http.TimeFormat))
+	}
+	http.ServeContent(w, r, "", e.Created, f)
+}
+
+// contentDisposition offers name (else fallback) as an attachment, per
+// RFC 6266: an ASCII filename for old clients, and filename* (RFC 8187)
+// carrying the name exactly, for any name at all.
+func contentDisposition(name, fallback string) string {
+	if name == "" {
+		name = fallback
+	}
+	var ascii strings.Builder
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r >= 0x7f, r == '"', r == '\\', r == '/', r == '%', r == ';':
+			ascii.WriteByte('_')
+		default:
+			ascii.WriteRune(r)
+		}
+	}
+	return `attachment; filename="` + ascii.String() + `"; filename*=UTF-8''` + attrChars(name)
+}
+
+// attrChars percent-encodes s but for RFC 8187's attr-char.
+func attrChars(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}

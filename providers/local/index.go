@@ -1,0 +1,310 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	// SQLite rather than bbolt: bbolt holds an exclusive lock on its file
+	// for as long as it is open, so `filestage ls` or `rm` could not run
+	// beside a server on the same data directory. SQLite in WAL mode lets
+	// processes share the file, one writer at a time, and this driver
+	// needs no cgo.
+	_ "modernc.org/sqlite"
+)
+
+// Entry is what the index knows of one object.
+type Entry struct {
+	Key      string
+	Name     string
+	Mimetype string
+	Size     int64
+	MD5      string
+	// Owner is the principal that stored the object ("" when the entry
+	// was rebuilt from the object alone); Namespace is its part of the
+	// key space, which a rebuilt entry still has.
+	Owner     string
+	Namespace string
+	Created   time.Time
+	// Expires is when retention removes the object; zero: never.
+	Expires time.Time
+}
+
+// index keeps each object's entry in SQLite. An entry is written, pending,
+// before its object is linked into place, and marked stored after: a crash
+// at any point leaves either a pending entry, which repair completes or
+// drops according to whether its object exists, or nothing at all.
+type index struct {
+	db *sql.DB
+}
+
+const schemaSQL = `
+CREATE TABLE IF NOT EXISTS objects (
+	key       TEXT PRIMARY KEY,
+	name      TEXT NOT NULL,
+	mimetype  TEXT NOT NULL,
+	size      INTEGER NOT NULL,
+	md5       TEXT NOT NULL,
+	owner     TEXT NOT NULL,
+	namespace TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL,
+	stored    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_expires ON objects (expires) WHERE stored = 1 AND expires > 0;
+CREATE INDEX IF NOT EXISTS objects_namespace ON objects (namespace, key) WHERE stored = 1;
+`
+
+func openIndex(path string) (*index, error) {
+	q := url.Values{}
+	// Writers queue for up to 10 s instead of failing at once: the
+	// server, its sweeper and the commands share the file.
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// In WAL mode, NORMAL loses nothing to a crashed process; only a
+	// power cut may drop the last transactions, which repair redoes.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// Take the write lock when a transaction starts, so two processes
+	// never both read and then both fail to upgrade.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(schemaSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	}
+	return &index{db: db}, nil
+}
+
+func (x *index) Close() error { return x.db.Close() }
+
+// namespaceOf is the namespace segment of a key, "" for keys outside any.
+// Keys are [<namespace>/]<toolkit>/<TOOL>/<md5><ext>.
+func namespaceOf(key string) string {
+	if segs := strings.Split(key, "/"); len(segs) == 4 {
+		return segs[0]
+	}
+	return ""
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+// pending records e before its object is linked into place. A pending
+// entry of another writer of the same key takes e's name and owner; a
+// stored one is left alone. An e without a name (an upload through a
+// signed URL, which carries none) keeps the pending entry its presign
+// wrote, or else is named after its key.
+func (x *index) pending(ctx context.Context, e Entry) error {
+	conflict := `DO UPDATE SET name = excluded.name, mimetype = excluded.mimetype, size = excluded.size,
+	owner = excluded.owner, created = excluded.created, expires = excluded.expires
+WHERE stored = 0`
+	if e.Name == "" {
+		e.Name, conflict = path.Base(e.Key), `DO NOTHING`
+	}
+	_, err := x.db.ExecContext(ctx, `
+INSERT INTO objects (key, name, mimetype, size, md5, owner, namespace, created, expires, stored)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+ON CONFLICT (key) `+conflict,
+		e.Key, e.Name, e.Mimetype, e.Size, e.MD5, e.Owner, namespaceOf(e.Key), unix(e.Created), unix(e.Expires))
+	return err
+}
+
+// stored marks the entry of a just-linked object stored, writing it whole
+// if a failing writer of the same key dropped it meanwhile.
+func (x *index) stored(ctx context.Context, e Entry) error {
+	_, err := x.db.ExecContext(ctx, `
+INSERT INTO objects (key, name, mimetype, size, md5, owner, namespace, created, expires, stored)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT (key) DO UPDATE SET size = excluded.size, created = excluded.created,
+	expires = CASE WHEN excluded.expires = 0 OR expires = 0 THEN 0 ELSE max(expires, excluded.expires) END, stored = 1`,
+		e.Key, e.Name, e.Mimetype, e.Size, e.MD5, e.Owner, namespaceOf(e.Key), unix(e.Created), unix(e.Expires))
+	return err
+}
+
+// abandon drops key's pending entry after its write failed.
+func (x *index) abandon(ctx context.Context, key string) error {
+	_, err := x.db.ExecContext(ctx, `DELETE FROM objects WHERE key = ? AND stored = 0`, key)
+	return err
+}
+
+// extend moves a stored object's expiry to at least until (zero: never)
+// and returns its entry; ok is false when no stored entry is there.
+func (x *index) extend(ctx context.Context, key string, until time.Time) (Entry, bool, error) {
+	_, err := x.db.ExecContext(ctx, `
+UPDATE objects SET expires = CASE WHEN ? = 0 OR expires = 0 THEN 0 ELSE max(expires, ?) END
+WHERE key = ? AND stored = 1`, unix(until), unix(until), key)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return x.get(ctx, key)
+}
+
+const columns = `key, name, mimetype, size, md5, owner, namespace, created, expires`
+
+type scanner interface{ Scan(...any) error }
+
+func scanEntry(r scanner) (Entry, error) {
+	var e Entry
+	var created, expires int64
+	err := r.Scan(&e.Key, &e.Name, &e.Mimetype, &e.Size, &e.MD5, &e.Owner, &e.Namespace, &created, &expires)
+	e.Created, e.Expires = fromUnix(created), fromUnix(expires)
+	return e, err
+}
+
+// get returns key's stored entry; ok is false when there is none.
+func (x *index) get(ctx context.Context, key string) (Entry, bool, error) {
+	e, err := scanEntry(x.db.QueryRowContext(ctx, `SELECT `+columns+` FROM objects WHERE key = ? AND stored = 1`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, nil
+	}
+	return e, err == nil, err
+}
+
+// list returns stored entries whose key starts with prefix, in key order,
+// after the key after ("" for the first page), at most limit of them.
+// When namespace is not nil, only entries in *namespace.
+func (x *index) list(ctx context.Context, prefix string, namespace *string, after string, limit int) ([]Entry, error) {
+	query := `SELECT ` + columns + ` FROM objects WHERE stored = 1 AND key > ? AND substr(key, 1, ?) = ?`
+	args := []any{after, len(prefix), prefix}
+	if namespace != nil {
+		query += ` AND namespace = ?`
+		args = append(args, *namespace)
+	}
+	query += ` ORDER BY key LIMIT ?`
+	args = append(args, limit)
+	rows, err := x.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// remove deletes key's entry, stored or not, and then calls unlink inside
+// the same transaction: a writer extending or re-storing the key waits for
+// both, so it never answers "existing" for an object about to go. The
+// entry stays when unlink fails. ok is false when there was no entry.
+// When expiredAt is not zero, only an entry stored and expired at that
+// time is removed: one extended since it was listed stays.
+func (x *index) remove(ctx context.Context, key string, expiredAt time.Time, unlink func() error) (bool, error) {
+	tx, err := x.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	query, args := `DELETE FROM objects WHERE key = ?`, []any{key}
+	if !expiredAt.IsZero() {
+		query += ` AND stored = 1 AND expires > 0 AND expires <= ?`
+		args = append(args, expiredAt.Unix())
+	}
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if err := unlink(); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// expired returns up to limit keys whose objects expired by now.
+func (x *index) expired(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := x.db.QueryContext(ctx, `SELECT key FROM objects WHERE stored = 1 AND expires > 0 AND expires <= ? ORDER BY expires LIMIT ?`, now.Unix(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// pendingKeys returns the keys of entries still pending, created before
+// before, with their entries.
+func (x *index) pendingBefore(ctx context.Context, before time.Time) ([]Entry, error) {
+	rows, err := x.db.QueryContext(ctx, `SELECT `+columns+` FROM objects WHERE stored = 0 AND created < ?`, before.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// storedKeys calls fn with every stored key, in key order, a page at a
+// time so that no read transaction is held while fn runs.
+func (x *index) storedKeys(ctx context.Context, fn func(Entry) error) error {
+	after := ""
+	for {
+		page, err := x.list(ctx, "", nil, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < 500 {
+			return nil
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
+// lookup returns key's entry whether stored or pending.
+func (x *index) lookup(ctx context.Context, key string) (e Entry, stored, found bool, err error) {
+	var s int
+	var created, expires int64
+	err = x.db.QueryRowContext(ctx, `SELECT `+columns+`, stored FROM objects WHERE key = ?`, key).
+		Scan(&e.Key, &e.Name, &e.Mimetype, &e.Size, &e.MD5, &e.Owner, &e.Namespace, &created, &expires, &s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, false, nil
+	}
+	e.Created, e.Expires = fromUnix(created), fromUnix(expires)
+	return e, s == 1, err == nil, err
+}
