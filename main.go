@@ -72,6 +72,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.Command == config.CmdLs || cfg.Command == config.CmdRm || cfg.Command == config.CmdGC {
+		if err := storeCommand(ctx, cfg, stdout, stderr, log); err != nil {
+			if !errors.Is(err, cli.ErrFailed) {
+				fmt.Fprintf(stderr, "filestage: %v\n", err)
+			}
+			return 1
+		}
+		return 0
+	}
 	switch err := serve(ctx, cfg, stdin, stdout, stderr, getenv, log, ready); {
 	case errors.Is(err, cli.ErrFailed):
 		return 1
@@ -129,9 +138,16 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
 		HTTP: providers.NewClient("filestage/" + version), Spool: spoolBudget,
+		Retention: cfg.Retention, DownloadTTL: cfg.DownloadURLTTL,
 	})
 	if err != nil {
 		return err
+	}
+	if c, ok := provider.(io.Closer); ok {
+		defer c.Close()
+	}
+	if r, ok := provider.(providers.Runner); ok && cfg.Command == config.CmdServe {
+		go r.Run(ctx)
 	}
 	sources, err := source.New(source.Options{
 		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
@@ -278,5 +294,24 @@ func reloadTokens(ctx context.Context, hup <-chan os.Signal, t *auth.Tokens, log
 			}
 			log.Info("tokens file reloaded", "clients", t.Count())
 		}
+	}
+}
+
+// storeCommand runs ls, rm or gc on the local store in the data directory,
+// beside any server using it.
+func storeCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) error {
+	store, err := local.New(providers.Settings{DataDir: cfg.DataDir, PublicURL: cmp.Or(cfg.PublicURL, "http://"+cfg.Listen),
+		Retention: cfg.Retention, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch cfg.Command {
+	case config.CmdLs:
+		return cli.Ls(ctx, store, cfg.Prefix, cfg.JSON, stdout)
+	case config.CmdRm:
+		return cli.Rm(ctx, store, cfg.Keys, stdout, stderr)
+	default:
+		return cli.GC(ctx, store, stdout)
 	}
 }

@@ -31,6 +31,11 @@ const (
 	CmdPresign = "presign"
 	// CmdTokenNew prints a fresh named token and its tokens file line.
 	CmdTokenNew = "token new"
+	// CmdLs, CmdRm and CmdGC list, remove and expire the local store's
+	// objects, beside a server running on the same data directory.
+	CmdLs = "ls"
+	CmdRm = "rm"
+	CmdGC = "gc"
 )
 
 // Transports.
@@ -91,6 +96,16 @@ type Config struct {
 
 	// UploadLinkTTL is how long a request_user_upload link works.
 	UploadLinkTTL time.Duration
+	// Retention is how long the local store keeps an object after it
+	// was last staged; zero keeps objects for ever.
+	Retention time.Duration
+	// DownloadURLTTL is how long a download_url works.
+	DownloadURLTTL time.Duration
+
+	// Prefix and JSON are ls's; Keys are rm's arguments.
+	Prefix string
+	JSON   bool
+	Keys   []string
 
 	// TokenName and TokenScopes are token new's client and scopes.
 	TokenName   string
@@ -116,6 +131,9 @@ const DefaultMaxInlineBytes = source.DefaultMaxInlineBytes
 // caller's to print.
 var ErrHelp = flag.ErrHelp
 
+// DefaultRetention is how long the local store keeps a file by default.
+const DefaultRetention = 7 * 24 * time.Hour
+
 // DefaultMaxBytes is the default byte cap: 512 MiB.
 const DefaultMaxBytes = 512 << 20
 
@@ -134,6 +152,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		MaxInlineBytes: DefaultMaxInlineBytes,
 		FetchTimeout:   15 * time.Minute,
 		UploadLinkTTL:  30 * time.Minute,
+		Retention:      DefaultRetention,
+		DownloadURLTTL: time.Hour,
 		LogLevel:       slog.LevelInfo,
 		ScopeStage:     "files:stage",
 		ScopePresign:   "files:presign",
@@ -142,7 +162,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		switch args[0] {
 		case CmdServe:
 			args = args[1:]
-		case CmdStage, CmdPresign:
+		case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC:
 			// A command's output is its answer; the log only says what
 			// went wrong, unless asked for more.
 			c.Command, c.LogLevel, args = args[0], slog.LevelWarn, args[1:]
@@ -171,6 +191,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.Command == CmdStage || c.Command == CmdPresign {
 		for _, o := range commandOptions(&c) {
+			fs.Var(o.value, o.flag, o.help)
+		}
+	}
+	if c.Command == CmdLs {
+		for _, o := range lsOptions(&c) {
 			fs.Var(o.value, o.flag, o.help)
 		}
 	}
@@ -204,6 +229,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		if err := c.source(positional[0]); err != nil {
 			return c, err
 		}
+	case c.Command == CmdRm:
+		if len(positional) == 0 {
+			return c, errors.New("rm takes the keys to remove: filestage rm KEY... (filestage ls lists them)")
+		}
+		c.Keys = positional
 	case len(positional) > 0:
 		return c, fmt.Errorf("unexpected argument %q", positional[0])
 	}
@@ -314,6 +344,13 @@ func (c *Config) source(arg string) error {
 
 // commandOptions are the flags of stage and presign: one call's arguments,
 // never read from the environment.
+func lsOptions(c *Config) []option {
+	return []option{
+		{"prefix", "", "list only keys that start with this", (*stringValue)(&c.Prefix)},
+		{"json", "", "print one JSON object per file", (*boolValue)(&c.JSON)},
+	}
+}
+
 func commandOptions(c *Config) []option {
 	return []option{
 		{"tool-slug", "", "action the file is for, e.g. GMAIL_SEND_EMAIL (required)", (*stringValue)(&c.ToolSlug)},
@@ -366,6 +403,8 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"spool-budget", "FILESTAGE_SPOOL_BUDGET", "most disk that stage calls' temporary files may use at once, e.g. 10GiB (default half the free space of <data-dir>/tmp at start)", (*sizeValue)(&c.SpoolBudget)},
 		{"deny-cidrs", "FILESTAGE_DENY_CIDRS", "comma-separated networks source URLs must not reach, besides private ones and this machine's addresses (e.g. your NAT64 prefix)", (*stringValue)(deny)},
 		{"upload-link-ttl", "FILESTAGE_UPLOAD_LINK_TTL", "how long a request_user_upload link works", (*durationValue)(&c.UploadLinkTTL)},
+		{"retention", "FILESTAGE_RETENTION", "how long the local store keeps a file after it was last staged, e.g. 7d or 36h; 0 keeps files for ever", (*durationValue)(&c.Retention)},
+		{"download-url-ttl", "FILESTAGE_DOWNLOAD_URL_TTL", "how long a download_url works (local and s3)", (*durationValue)(&c.DownloadURLTTL)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 	}
 }
@@ -441,6 +480,12 @@ func (c *Config) validate() error {
 	if c.UploadLinkTTL <= 0 {
 		return fmt.Errorf("--upload-link-ttl must be positive")
 	}
+	if c.Retention < 0 {
+		return fmt.Errorf("--retention must be 0 (keep for ever) or positive")
+	}
+	if c.DownloadURLTTL <= 0 {
+		return fmt.Errorf("--download-url-ttl must be positive")
+	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
 	}
@@ -495,6 +540,10 @@ Usage:
   filestage token new NAME [--scopes A,B]
                                  print a fresh token for a named client, and
                                  the line that adds it to the tokens file
+  filestage ls [--prefix P] [--json]
+                                 list the files the local store holds
+  filestage rm KEY...            remove files from the local store
+  filestage gc                   remove the local store's expired files now
   filestage version              print the version
   filestage --help               print this help
 
@@ -507,6 +556,10 @@ Flags (each also read from the environment variable shown):
 	var s string
 	for _, o := range options(&c, &s, &s, &s) {
 		fmt.Fprintf(&b, "  --%-20s %s\n  %-22s %s\n", o.flag, o.env, "", o.help)
+	}
+	b.WriteString("\nFlags of ls:\n")
+	for _, o := range lsOptions(&c) {
+		fmt.Fprintf(&b, "  --%-20s %s\n", o.flag, o.help)
 	}
 	b.WriteString("\nFlags of stage and presign:\n")
 	for _, o := range commandOptions(&c) {
@@ -574,9 +627,17 @@ func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
 type durationValue time.Duration
 
 func (v *durationValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	// Whole days, as retention is usually given; Go's durations stop at h.
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseInt(days, 10, 64); err == nil && n >= 0 && n <= 100*365 {
+			*v = durationValue(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return errors.New("want a duration such as 90s or 15m")
+		return errors.New("want a duration such as 90s, 15m, 36h or 7d")
 	}
 	*v = durationValue(d)
 	return nil

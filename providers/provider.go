@@ -174,6 +174,12 @@ type URLStager interface {
 	StageURL(ctx context.Context, req StageURLRequest) (Descriptor, error)
 }
 
+// Runner is implemented by providers with work of their own to do while
+// the server runs (the local store's retention sweeper).
+type Runner interface {
+	Run(ctx context.Context)
+}
+
 // Handler is implemented by providers whose upload URLs filestage itself
 // serves; the transport mounts Handler at Pattern.
 type Handler interface {

@@ -35,6 +35,16 @@ type StageResponse struct {
 	Size     *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes."`
 	MD5      string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex."`
 	Type     string `json:"type,omitempty" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"existing when storage already held these bytes and nothing was uploaded."`
+	FileID   string `json:"file_id,omitempty" jsonschema_description:"The platform's own handle for the stored file, where it has one besides s3key (Quant's fileId); not part of the descriptor."`
+	ReadBack
+}
+
+// ReadBack says how to read a stored file back, where the storage offers
+// it (the local store and s3).
+type ReadBack struct {
+	DownloadURL          string     `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"A signed URL that reads the stored file back (GET) until download_url_expires_at; anyone holding it can read the file."`
+	DownloadURLExpiresAt *time.Time `json:"download_url_expires_at,omitempty" jsonschema_description:"When download_url stops working."`
+	ExpiresAt            *time.Time `json:"expires_at,omitempty" jsonschema_description:"When the storage removes the file and the descriptor stops working; absent when it keeps files. Staging the same bytes again extends it."`
 }
 
 // UserUploadRequest asks the person for a file of their own.
@@ -56,19 +66,21 @@ type UserUploadStatusRequest struct {
 // UserUploadResponse is where a user upload stands; once staged, it carries
 // the descriptor.
 type UserUploadResponse struct {
-	Status        string `json:"status" jsonschema:"enum=waiting_for_user,enum=receiving,enum=staged,enum=expired,enum=failed" jsonschema_description:"waiting_for_user: show upload_url to the person. receiving: the file is arriving. staged: name, mimetype and s3key are the descriptor. expired, failed: ask again."`
-	UploadID      string `json:"upload_id" jsonschema_description:"Pass it to get_user_upload."`
-	UploadURL     string `json:"upload_url,omitempty" jsonschema_description:"The page where the person sends the file; show it to them."`
-	ExpiresAt     string `json:"expires_at,omitempty" jsonschema:"format=date-time" jsonschema_description:"When the link stops working."`
-	ReceivedBytes *int64 `json:"received_bytes,omitempty" jsonschema_description:"Bytes received so far."`
-	TotalBytes    *int64 `json:"total_bytes,omitempty" jsonschema_description:"The file's size, once the person started sending it."`
-	Reason        string `json:"reason,omitempty" jsonschema_description:"Why it failed."`
-	Name          string `json:"name,omitempty" jsonschema_description:"Stored filename, once staged."`
-	Mimetype      string `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, once staged."`
-	S3Key         string `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
-	Size          *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
-	MD5           string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
-	NextStep      string `json:"next_step,omitempty" jsonschema_description:"What to do now."`
+	Status        string     `json:"status" jsonschema:"enum=waiting_for_user,enum=receiving,enum=staged,enum=expired,enum=failed" jsonschema_description:"waiting_for_user: show upload_url to the person. receiving: the file is arriving. staged: name, mimetype and s3key are the descriptor. expired, failed: ask again."`
+	UploadID      string     `json:"upload_id" jsonschema_description:"Pass it to get_user_upload."`
+	UploadURL     string     `json:"upload_url,omitempty" jsonschema_description:"The page where the person sends the file; show it to them."`
+	ExpiresAt     string     `json:"expires_at,omitempty" jsonschema:"format=date-time" jsonschema_description:"When the link stops working."`
+	ReceivedBytes *int64     `json:"received_bytes,omitempty" jsonschema_description:"Bytes received so far."`
+	TotalBytes    *int64     `json:"total_bytes,omitempty" jsonschema_description:"The file's size, once the person started sending it."`
+	Reason        string     `json:"reason,omitempty" jsonschema_description:"Why it failed."`
+	Name          string     `json:"name,omitempty" jsonschema_description:"Stored filename, once staged."`
+	Mimetype      string     `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, once staged."`
+	S3Key         string     `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
+	Size          *int64     `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
+	MD5           string     `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
+	DownloadURL   string     `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"Once staged, a signed URL that reads the file back (GET) for a while; where the storage offers one."`
+	FileExpiresAt *time.Time `json:"file_expires_at,omitempty" jsonschema_description:"Once staged, when the storage removes the file; absent when it keeps files."`
+	NextStep      string     `json:"next_step,omitempty" jsonschema_description:"What to do now."`
 }
 
 // PresignRequest mirrors Composio's POST /api/v3/files/upload/request body,
@@ -90,15 +102,19 @@ type Metadata struct {
 // PresignResponse mirrors Composio's 200 body and adds what a client needs
 // to upload without guessing.
 type PresignResponse struct {
-	ID              string            `json:"id" jsonschema_description:"ID of the request file."`
-	Key             string            `json:"key" jsonschema_description:"Object storage location; the s3key of the descriptor."`
-	NewPresignedURL string            `json:"new_presigned_url" jsonschema_description:"Presigned URL to upload to; empty when type is existing (nothing to upload, and a stored object is never replaced)."`
-	Type            string            `json:"type" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"new: upload the bytes. existing: storage already holds these bytes under key; no upload is needed. update: the platform holds an older object under key and the upload replaces it (Composio only: filestage's own stores never replace an object)."`
-	Metadata        Metadata          `json:"metadata"`
-	Method          string            `json:"method" jsonschema_description:"HTTP method of the upload, e.g. PUT."`
-	Headers         map[string]string `json:"headers" jsonschema_description:"Send exactly these headers with the upload; the storage refuses others."`
-	ExpiresAt       *time.Time        `json:"expires_at,omitempty" jsonschema_description:"When the URL stops working; absent when there is no URL."`
-	FileUploadable  Descriptor        `json:"file_uploadable" jsonschema_description:"The descriptor to put in the action's file_uploadable argument once uploaded."`
+	ID                   string            `json:"id" jsonschema_description:"ID of the request file."`
+	Key                  string            `json:"key" jsonschema_description:"Object storage location; the s3key of the descriptor."`
+	NewPresignedURL      string            `json:"new_presigned_url" jsonschema_description:"Presigned URL to upload to; empty when type is existing (nothing to upload, and a stored object is never replaced)."`
+	Type                 string            `json:"type" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"new: upload the bytes. existing: storage already holds these bytes under key; no upload is needed. update: the platform holds an older object under key and the upload replaces it (Composio only: filestage's own stores never replace an object)."`
+	Metadata             Metadata          `json:"metadata"`
+	Method               string            `json:"method" jsonschema_description:"HTTP method of the upload, e.g. PUT."`
+	Headers              map[string]string `json:"headers" jsonschema_description:"Send exactly these headers with the upload; the storage refuses others."`
+	ExpiresAt            *time.Time        `json:"expires_at,omitempty" jsonschema_description:"When the URL stops working; absent when there is no URL."`
+	FileUploadable       Descriptor        `json:"file_uploadable" jsonschema_description:"The descriptor to put in the action's file_uploadable argument once uploaded."`
+	FileID               string            `json:"file_id,omitempty" jsonschema_description:"The platform's own handle for the file, where it has one besides key (Quant's fileId); not part of the descriptor."`
+	DownloadURL          string            `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"A signed URL that reads the file back (GET) once uploaded, until download_url_expires_at."`
+	DownloadURLExpiresAt *time.Time        `json:"download_url_expires_at,omitempty" jsonschema_description:"When download_url stops working."`
+	FileExpiresAt        *time.Time        `json:"file_expires_at,omitempty" jsonschema_description:"When the storage removes the file and file_uploadable stops working; absent when it keeps files."`
 }
 
 // ErrorBody mirrors Composio's error envelope.
@@ -129,4 +145,46 @@ func For[T any]() json.RawMessage {
 		panic(err) // the types above always marshal
 	}
 	return b
+}
+
+// StageManyFile is one file of a stage_connector_files call.
+type StageManyFile struct {
+	URL      string `json:"url" jsonschema:"format=uri" jsonschema_description:"Where the file's bytes are. Required. An http(s) URL, fetched server-side; a file:///absolute/path URL below the server's allowed roots; or a small data:<mediatype>;base64,<data> URL."`
+	Filename string `json:"filename,omitempty" jsonschema_description:"Name to store the file under. Default: from the response's Content-Disposition, else the URL path or file name, else generated with an extension that fits the content."`
+}
+
+// StageManyRequest stages several files for one connector action.
+type StageManyRequest struct {
+	Files       []StageManyFile `json:"files" jsonschema:"minItems=1,maxItems=20" jsonschema_description:"The files to stage, 1 to 20, each {url, filename?}. Answers and errors refer to a file by its index here, from 0."`
+	ToolSlug    string          `json:"toolSlug" jsonschema:"pattern=^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$" jsonschema_description:"The action slug the files will be attached to, UPPERCASE_SNAKE_CASE (e.g. GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE). Required."`
+	ToolkitSlug string          `json:"toolkitSlug,omitempty" jsonschema:"pattern=^[a-z0-9][a-z0-9_-]*$" jsonschema_description:"The app the action belongs to (e.g. gmail). Default: the first segment of toolSlug, lower-cased."`
+}
+
+// StageManyResult is what became of one requested file.
+type StageManyResult struct {
+	Index    int    `json:"index" jsonschema_description:"The file's index in the request's files, from 0."`
+	Status   string `json:"status" jsonschema:"enum=staged,enum=failed" jsonschema_description:"staged: name, mimetype and s3key are its descriptor, also in files. failed: no descriptor; errors says why."`
+	Name     string `json:"name,omitempty" jsonschema_description:"Stored filename, when staged."`
+	Mimetype string `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, when staged."`
+	S3Key    string `json:"s3key,omitempty" jsonschema_description:"Connector storage key, when staged."`
+	Size     *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes, when staged."`
+	MD5      string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, when staged."`
+	Type     string `json:"type,omitempty" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"existing when storage already held these bytes and nothing was uploaded."`
+}
+
+// StageManyError says why one requested file was not staged.
+type StageManyError struct {
+	Index        int    `json:"index" jsonschema_description:"The file's index in the request's files, from 0."`
+	Slug         string `json:"slug" jsonschema_description:"What went wrong, as in stage_connector_file's errors: SOURCE_HTTP_ERROR, SOURCE_REFUSED, INVALID_ARGUMENT, BUSY, ..."`
+	Message      string `json:"message" jsonschema_description:"What went wrong, naming the field (files[i].url); the URL itself is not repeated."`
+	SuggestedFix string `json:"suggested_fix" jsonschema_description:"What to do about it."`
+}
+
+// StageManyResponse answers stage_connector_files: files is exactly the
+// array a file_uploadable array argument takes.
+type StageManyResponse struct {
+	Success bool              `json:"success" jsonschema_description:"true when every file was staged."`
+	Files   []Descriptor      `json:"files" jsonschema_description:"The descriptors {name, mimetype, s3key} of the files staged, in the request's order; failed files are left out. Pass this array as the action's file_uploadable array argument."`
+	Results []StageManyResult `json:"results" jsonschema_description:"One entry per requested file, in the request's order: staged (with its descriptor, size, md5, type) or failed."`
+	Errors  []StageManyError  `json:"errors,omitempty" jsonschema_description:"Why each failed file failed, by index; absent when every file was staged."`
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -67,27 +66,26 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 		return schema.PresignResponse{}, err
 	}
 	defer leave()
-	req.Namespace = p.Namespace
+	req.Namespace, req.Owner = p.Namespace, p.ID
 	slot, err := s.Provider.RequestUpload(ctx, req)
 	if err != nil {
 		return schema.PresignResponse{}, storageError("requesting an upload slot", err)
 	}
 	s.Logger.InfoContext(ctx, "presigned", "client", p.Name, "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
-	var expires *time.Time
-	if !slot.ExpiresAt.IsZero() {
-		t := slot.ExpiresAt.UTC()
-		expires = &t
-	}
 	return schema.PresignResponse{
-		ID:              slot.ID,
-		Key:             slot.Key,
-		NewPresignedURL: slot.URL,
-		Type:            string(slot.Type),
-		Metadata:        schema.Metadata{StorageBackend: slot.StorageBackend},
-		Method:          slot.Method,
-		Headers:         slot.Headers,
-		ExpiresAt:       expires,
-		FileUploadable:  schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
+		ID:                   slot.ID,
+		Key:                  slot.Key,
+		NewPresignedURL:      slot.URL,
+		Type:                 string(slot.Type),
+		Metadata:             schema.Metadata{StorageBackend: slot.StorageBackend},
+		Method:               slot.Method,
+		Headers:              slot.Headers,
+		ExpiresAt:            timePtr(slot.ExpiresAt),
+		DownloadURL:          slot.DownloadURL,
+		DownloadURLExpiresAt: timePtr(slot.DownloadExpiresAt),
+		FileExpiresAt:        timePtr(slot.ObjectExpiresAt),
+		FileUploadable:       schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
+		FileID:               slot.FileID,
 	}, nil
 }
 

@@ -78,7 +78,8 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		if err := s.Sources.CheckPublic(ctx, u); err != nil {
 			return schema.StageResponse{}, s.sourceError(err)
 		}
-		d, err := st.StageURL(ctx, providers.StageURLRequest{URL: rawURL, ToolkitSlug: toolkit, ToolSlug: toolSlug})
+		// The caller's filename is the descriptor's name here too.
+		d, err := st.StageURL(ctx, providers.StageURLRequest{URL: rawURL, ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name})
 		if err != nil {
 			return schema.StageResponse{}, storageError("staging the URL", err)
 		}
@@ -131,7 +132,7 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 
 	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
 		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size,
-		Namespace: p.Namespace,
+		Namespace: p.Namespace, Owner: p.ID,
 	}, body)
 	if err != nil {
 		return schema.StageResponse{}, storageError("storing", err)
@@ -148,7 +149,24 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		Size:     &size,
 		MD5:      hex.EncodeToString(sum.MD5[:]),
 		Type:     string(slot.Type),
+		FileID:   slot.FileID,
+		ReadBack: readBack(slot),
 	}, nil
+}
+
+// readBack is how the slot's object is read back, as far as its storage
+// says.
+func readBack(slot providers.Slot) schema.ReadBack {
+	return schema.ReadBack{DownloadURL: slot.DownloadURL, DownloadURLExpiresAt: timePtr(slot.DownloadExpiresAt), ExpiresAt: timePtr(slot.ObjectExpiresAt)}
+}
+
+// timePtr is t in UTC, or nil when t is zero: an absent time in JSON.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // sourceName says where bytes came from in the log: the host of an

@@ -52,6 +52,7 @@ type Service struct {
 
 const instructions = `filestage puts files where connector platforms can attach them.
 To attach a file to a connector action (GMAIL_SEND_EMAIL, SLACK_UPLOAD_FILE, ...), call stage_connector_file with the file's URL (http(s), file:// below the server's allowed roots, or a small data: URL) and the action's toolSlug, then put {name, mimetype, s3key} from the result into the action's file_uploadable argument.
+For several files for one action (an array of file_uploadable), call stage_connector_files with files [{url, filename?}, ...] (up to 20) and pass its files array as-is; errors names by index each file that was not staged.
 When the client holds the bytes itself, call request_presigned_upload with their MD5, PUT the bytes to the returned URL with exactly the returned headers, then use file_uploadable from the result.`
 
 // NewServer returns an MCP server offering the tools; opts are added after
@@ -76,6 +77,7 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 	s := server.NewMCPServer("filestage", version, opts...)
 	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
 	s.AddTool(PresignTool(), handle(svc.Logger, PresignName, svc.Presign))
+	s.AddTool(StageManyTool(), handle(svc.Logger, StageManyName, svc.stageFiles))
 	if svc.Uploads != nil {
 		s.AddTool(UserUploadTool(), handle(svc.Logger, UserUploadName, svc.RequestUserUpload))
 		s.AddTool(GetUserUploadTool(), handle(svc.Logger, GetUserUploadName, svc.GetUserUpload))
@@ -117,8 +119,30 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		if err != nil {
 			return fail(ctx, err), nil
 		}
-		return mcp.NewToolResultStructured(out, string(text)), nil
+		res := mcp.NewToolResultStructured(out, string(text))
+		res.Content = append(res.Content, resourceLinks(out)...)
+		return res, nil
 	}
+}
+
+// resourceLinks are resource_link blocks for the files an answer says can
+// be read back, so that clients can offer them without parsing the JSON.
+func resourceLinks(out any) []mcp.Content {
+	var links []mcp.Content
+	add := func(url, name, mimetype, description string) {
+		if url != "" {
+			links = append(links, mcp.NewResourceLink(url, name, description, mimetype))
+		}
+	}
+	switch o := out.(type) {
+	case schema.StageResponse:
+		add(o.DownloadURL, o.Name, o.Mimetype, "The staged file, read back from storage.")
+	case schema.PresignResponse:
+		add(o.DownloadURL, o.FileUploadable.Name, o.FileUploadable.Mimetype, "The file, read back from storage once uploaded.")
+	case schema.UserUploadResponse:
+		add(o.DownloadURL, o.Name, o.Mimetype, "The person's file, read back from storage.")
+	}
+	return links
 }
 
 // notifier sends progress as notifications/progress for the call that

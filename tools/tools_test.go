@@ -234,7 +234,7 @@ func TestPresignAcceptsBothMD5Forms(t *testing.T) {
 			t.Fatalf("md5 %q refused: %v", md5, res.Content)
 		}
 	}
-	want := providers.UploadRequest{ToolkitSlug: "slack", ToolSlug: "SLACK_UPLOAD_FILE", Filename: "a.txt", Mimetype: "text/plain", Size: 5,
+	want := providers.UploadRequest{ToolkitSlug: "slack", ToolSlug: "SLACK_UPLOAD_FILE", Filename: "a.txt", Mimetype: "text/plain", Size: 5, Owner: "local",
 		MD5: [16]byte{0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17, 0xc5, 0x92}}
 	for i, got := range f.provider.requests {
 		if got != want {
@@ -368,13 +368,16 @@ func TestToolSchemasMirrorTheDocs(t *testing.T) {
 	}{
 		// Recoup UploadConnectorFileRequest / Response.
 		{"stage input", StageTool().RawInputSchema, []string{"url", "toolSlug"}, []string{"url", "toolSlug", "filename", "toolkitSlug"}},
-		{"stage output", StageTool().RawOutputSchema, []string{"success", "name", "mimetype", "s3key"}, []string{"success", "name", "mimetype", "s3key", "size", "md5", "type"}},
+		{"stage output", StageTool().RawOutputSchema, []string{"success", "name", "mimetype", "s3key"}, []string{"success", "name", "mimetype", "s3key", "size", "md5", "type",
+			// filestage's own, each absent when the storage says nothing of it.
+			"file_id", "download_url", "download_url_expires_at", "expires_at"}},
 		// Composio POST /api/v3/files/upload/request body and 200 response.
 		{"presign input", PresignTool().RawInputSchema, []string{"toolkit_slug", "tool_slug", "filename", "mimetype", "md5"}, []string{"toolkit_slug", "tool_slug", "filename", "mimetype", "md5", "size"}},
 		{"presign output", PresignTool().RawOutputSchema,
 			// expires_at is filestage's own, and absent when there is no URL.
 			[]string{"id", "key", "new_presigned_url", "type", "metadata", "method", "headers", "file_uploadable"},
-			[]string{"id", "key", "new_presigned_url", "type", "metadata", "method", "headers", "expires_at", "file_uploadable"}},
+			[]string{"id", "key", "new_presigned_url", "type", "metadata", "method", "headers", "expires_at", "file_uploadable",
+				"file_id", "download_url", "download_url_expires_at", "file_expires_at"}},
 	}
 	for _, tt := range tests {
 		o := read(tt.schema)

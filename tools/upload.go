@@ -178,6 +178,7 @@ func userUploadResponse(st upload.Status) schema.UserUploadResponse {
 	case upload.Staged:
 		d := st.Result.(schema.StageResponse)
 		r.Name, r.Mimetype, r.S3Key, r.Size, r.MD5 = d.Name, d.Mimetype, d.S3Key, d.Size, d.MD5
+		r.DownloadURL, r.FileExpiresAt = d.DownloadURL, d.ExpiresAt
 		r.NextStep = "Put {name, mimetype, s3key} in the action's file_uploadable argument."
 	}
 	return r
@@ -202,14 +203,14 @@ func (s *Service) StageFinished(ctx context.Context, f upload.Finished) (any, er
 	mimeType := f.Type
 	name = source.FileName(name, mimeType, sum.MD5)
 	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
-		ToolkitSlug: f.ToolkitSlug, ToolSlug: f.ToolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size, Namespace: f.Namespace,
+		ToolkitSlug: f.ToolkitSlug, ToolSlug: f.ToolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size, Namespace: f.Namespace, Owner: f.Owner,
 	}, providers.Body{Data: f.File, Size: sum.Size, MD5: sum.MD5, Temp: f.File})
 	if err != nil {
 		return nil, storageError("storing", err)
 	}
 	s.Logger.InfoContext(ctx, "user upload staged", "tool", f.ToolSlug, "key", slot.Key, "bytes", sum.Size, "type", slot.Type)
 	size := sum.Size
-	return schema.StageResponse{Success: true, Name: name, Mimetype: mimeType, S3Key: slot.Key, Size: &size, MD5: hex.EncodeToString(sum.MD5[:]), Type: string(slot.Type)}, nil
+	return schema.StageResponse{Success: true, Name: name, Mimetype: mimeType, S3Key: slot.Key, Size: &size, MD5: hex.EncodeToString(sum.MD5[:]), Type: string(slot.Type), ReadBack: readBack(slot)}, nil
 }
 
 // clientOpensURLs reports whether the caller's client declared URL-mode

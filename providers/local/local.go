@@ -256,3 +256,48 @@ func (c ctxReader) Read(b []byte) (int, error) {
 	}
 	return c.r.Read(b)
 }
+
+// Query selects stored entries for List.
+type Query struct {
+	// Prefix keeps keys that start with it.
+	Prefix string
+	// Namespace, when not nil, keeps one caller's entries: those whose
+	// keys lie in *Namespace ("" for keys outside any namespace).
+	Namespace *string
+	// After is the last key of the previous page; "" starts at the first.
+	After string
+	// Limit caps the page; 0 means 1000.
+	Limit int
+}
+
+// List returns a page of stored entries in key order.
+func (p *Provider) List(ctx context.Context, q Query) ([]Entry, error) {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	return p.store.index.list(ctx, q.Prefix, q.Namespace, q.After, q.Limit)
+}
+
+// Entry returns key's stored entry; ok is false when none is stored or
+// its retention ended.
+func (p *Provider) Entry(ctx context.Context, key string) (Entry, bool, error) {
+	e, ok, err := p.store.index.get(ctx, key)
+	if ok && !e.Expires.IsZero() && !p.now().Before(e.Expires) {
+		return Entry{}, false, nil
+	}
+	return e, ok, err
+}
+
+// OpenObject opens key's object for reading.
+func (p *Provider) OpenObject(key string) (*os.File, error) {
+	path, err := p.store.path(key)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(path)
+}
+
+// Remove deletes key's object and entry; ok is false when none was there.
+func (p *Provider) Remove(ctx context.Context, key string) (bool, error) {
+	return p.store.remove(ctx, key, time.Time{})
+}

@@ -5,7 +5,6 @@
 package quant
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/filestage/filestage/providers"
@@ -94,7 +94,7 @@ type presignRequest struct {
 // on the mode.
 type fileAnswer struct {
 	FileID    string `json:"fileId"`
-	S3URI     string `json:"s3Uri"` // direct upload only
+	S3URI     string `json:"s3Uri"` // direct upload only: s3://<bucket>/<key>
 	UploadURL string `json:"uploadUrl"`
 	S3Key     string `json:"s3Key"`
 	ExpiresIn int64  `json:"expiresIn"`
@@ -116,20 +116,23 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 	if err := p.http.JSON(ctx, http.MethodPost, p.endpoint, p.header(), in, &out); err != nil {
 		return providers.Slot{}, apiError(err)
 	}
-	if !providers.HTTPURL(out.UploadURL) || (out.S3Key == "" && out.FileID == "") {
+	if !providers.HTTPURL(out.UploadURL) {
 		// The URL itself is not quoted: its query is a credential.
-		return providers.Slot{}, fmt.Errorf("%s: the upload request answered without a usable uploadUrl, s3Key or fileId", Name)
+		return providers.Slot{}, fmt.Errorf("%s: the upload request answered without a usable uploadUrl", Name)
 	}
-	// The s3Key is where the bytes land, which is what a storage key
-	// means elsewhere; the fileId stands in only if Quant leaves it out.
-	key := cmp.Or(out.S3Key, out.FileID)
+	if out.S3Key == "" {
+		// The fileId is no stand-in: a descriptor's s3key must be where
+		// the bytes land in S3, as it is with every other provider.
+		return providers.Slot{}, fmt.Errorf("%s: the upload request answered without an s3Key, so there is no S3 object key to describe the file by (fileId %q is Quant's handle, not a key); try again, and if Quant keeps leaving s3Key out, stage the file with another provider", Name, out.FileID)
+	}
 	ttl := DefaultURLTTL
 	if out.ExpiresIn > 0 {
 		ttl = time.Duration(out.ExpiresIn) * time.Second
 	}
 	return providers.Slot{
 		ID:             out.FileID,
-		Key:            key,
+		Key:            out.S3Key,
+		FileID:         out.FileID,
 		URL:            out.UploadURL,
 		Method:         http.MethodPut,
 		Headers:        map[string]string{"Content-Type": req.Mimetype, "Content-MD5": providers.ContentMD5(req.MD5)},
@@ -210,12 +213,35 @@ func (p *Provider) storeDirect(ctx context.Context, req providers.UploadRequest,
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
 		return providers.Slot{}, fmt.Errorf("%s: POST %s: malformed JSON answer: %w", Name, p.endpoint, err)
 	}
-	if out.FileID == "" {
-		return providers.Slot{}, fmt.Errorf("%s: the upload answered without a fileId", Name)
+	// A direct upload's answer has no s3Key; its s3Uri says where the
+	// bytes landed, and a descriptor's s3key must be that S3 object key
+	// in both modes. The fileId is kept beside it, never in its place.
+	key, ok := objectKey(out.S3URI)
+	if !ok {
+		// Not quoted: a value that is no s3:// URI might be a presigned
+		// URL, whose query is a credential.
+		what := "without an s3Uri"
+		if out.S3URI != "" {
+			what = "an s3Uri that is not s3://<bucket>/<key>"
+		}
+		return providers.Slot{}, fmt.Errorf("%s: the direct upload answered %s, so there is no S3 object key to describe the file by (fileId %q is Quant's handle, not a key); try again, and if it keeps happening, stage the file with another provider", Name, what, out.FileID)
 	}
-	// A direct upload's answer names the file by fileId (and an s3Uri);
-	// the fileId is Quant's handle for it everywhere in its API.
-	return providers.Slot{ID: out.FileID, Key: out.FileID, Type: providers.SlotNew, StorageBackend: "s3"}, nil
+	return providers.Slot{ID: out.FileID, Key: key, FileID: out.FileID, Type: providers.SlotNew, StorageBackend: "s3"}, nil
+}
+
+// objectKey is the key of an S3 URI, s3://<bucket>/<key>. The key is taken
+// as written, not URL-decoded: S3 URIs (as AWS's tools write them) do not
+// escape keys, which may hold %, ? or #.
+func objectKey(uri string) (string, bool) {
+	const scheme = "s3://" // case-insensitive, as URI schemes are
+	if len(uri) < len(scheme) || !strings.EqualFold(uri[:len(scheme)], scheme) {
+		return "", false
+	}
+	bucket, key, ok := strings.Cut(uri[len(scheme):], "/")
+	if !ok || bucket == "" || key == "" {
+		return "", false
+	}
+	return key, true
 }
 
 func writeDirect(w io.Writer, head []byte, content io.Reader, tail []byte) error {

@@ -64,11 +64,15 @@ func TestStoreDirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slot.Type != providers.SlotNew || slot.StorageBackend != "s3" || slot.Key == "" || slot.Key != slot.ID || slot.URL != "" {
+	if slot.Type != providers.SlotNew || slot.StorageBackend != "s3" || slot.FileID == "" || slot.ID != slot.FileID || slot.URL != "" {
 		t.Errorf("slot %+v", slot)
 	}
+	// The key is the s3Uri's, not the fileId.
+	if key, _ := f.FileKey(slot.FileID); slot.Key != key || !strings.HasPrefix(slot.Key, "ai-files/"+f.Org+"/"+slot.FileID+"/") {
+		t.Errorf("key %q, want the S3 key %q of fileId %s", slot.Key, key, slot.FileID)
+	}
 	if got, ok := f.Object(slot.Key); !ok || !bytes.Equal(got, data) {
-		t.Fatal("the bytes were not stored under the fileId")
+		t.Fatal("the bytes were not stored under the slot's key")
 	}
 	api, puts := requests(f)
 	if len(api) != 1 || len(puts) != 0 {
@@ -133,8 +137,12 @@ func TestPresigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(slot.Key, "ai-files/"+f.Org+"/"+slot.ID+"/") || slot.Method != http.MethodPut || slot.Type != providers.SlotNew || slot.StorageBackend != "s3" {
+	if !strings.HasPrefix(slot.Key, "ai-files/"+f.Org+"/"+slot.ID+"/") || slot.FileID == "" || slot.ID != slot.FileID ||
+		slot.Method != http.MethodPut || slot.Type != providers.SlotNew || slot.StorageBackend != "s3" {
 		t.Errorf("slot %+v", slot)
+	}
+	if key, _ := f.FileKey(slot.FileID); slot.Key != key {
+		t.Errorf("key %q, want the s3Key %q", slot.Key, key)
 	}
 	want := map[string]string{"Content-Type": "image/png", "Content-MD5": providers.ContentMD5(req.MD5)}
 	if !maps.Equal(slot.Headers, want) {
@@ -194,7 +202,16 @@ func TestFaults(t *testing.T) {
 		{name: "wrong organization", env: map[string]string{"QUANT_ORGANIZATION": "someone-else"}, wantStatus: 403, wantText: "QUANT_ORGANIZATION", apiCalls: 1},
 		{name: "400", script: func(f *quanttest.Server) { f.FailNext(400, nil, `{"error":"Unsupported content type"}`) }, wantStatus: 400, wantText: "Unsupported content type", apiCalls: 1},
 		{name: "malformed JSON", script: func(f *quanttest.Server) { f.FailNext(201, nil, `{"fileId":`) }, wantStatus: -1, wantText: "malformed JSON", apiCalls: 1},
-		{name: "no fileId", script: func(f *quanttest.Server) { f.FailNext(201, nil, `{}`) }, wantStatus: -1, wantText: "without a fileId", apiCalls: 1},
+		{name: "no s3Uri", script: func(f *quanttest.Server) { f.FailNext(201, nil, `{"fileId":"f1"}`) }, wantStatus: -1, wantText: "without an s3Uri", apiCalls: 1},
+		{name: "s3Uri not s3", script: func(f *quanttest.Server) {
+			f.FailNext(201, nil, `{"fileId":"f1","s3Uri":"https://quant-ai-files.s3.amazonaws.com/k"}`)
+		}, wantStatus: -1, wantText: "not s3://<bucket>/<key>", apiCalls: 1},
+		{name: "s3Uri without a key", script: func(f *quanttest.Server) {
+			f.FailNext(201, nil, `{"fileId":"f1","s3Uri":"s3://quant-ai-files/"}`)
+		}, wantStatus: -1, wantText: "not s3://<bucket>/<key>", apiCalls: 1},
+		{name: "s3Uri without a bucket", script: func(f *quanttest.Server) {
+			f.FailNext(201, nil, `{"fileId":"f1","s3Uri":"s3:///k"}`)
+		}, wantStatus: -1, wantText: "not s3://<bucket>/<key>", apiCalls: 1},
 		{name: "direct 413 falls back to a presigned upload", script: func(f *quanttest.Server) {
 			f.FailNext(413, nil, `{"error":"File too large (use requestUploadUrl for large files)"}`)
 		}, apiCalls: 2},
@@ -205,6 +222,9 @@ func TestFaults(t *testing.T) {
 		{name: "presign 500, then success", presign: true, script: func(f *quanttest.Server) { f.FailNext(500, nil, "") }, apiCalls: 2},
 		{name: "presign malformed JSON", presign: true, script: func(f *quanttest.Server) { f.FailNext(201, nil, `{"fileId"`) }, wantStatus: -1, wantText: "malformed JSON", apiCalls: 1},
 		{name: "presign without uploadUrl", presign: true, script: func(f *quanttest.Server) { f.FailNext(201, nil, `{"fileId":"x","s3Key":"k"}`) }, wantStatus: -1, wantText: "usable uploadUrl", apiCalls: 1},
+		{name: "presign without s3Key", presign: true, script: func(f *quanttest.Server) {
+			f.FailNext(201, nil, `{"fileId":"x","uploadUrl":"`+f.URL+`/quant-ai-files/k"}`)
+		}, wantStatus: -1, wantText: "without an s3Key", apiCalls: 1},
 		{name: "upload 403", presign: true, script: func(f *quanttest.Server) { f.FailNextUpload(403, nil, s3Denied) }, wantStatus: 502, wantText: "AccessDenied", apiCalls: 1},
 		{name: "upload 503, then success", presign: true, script: func(f *quanttest.Server) { f.FailNextUpload(503, nil, "") }, apiCalls: 1},
 		{name: "upload connection reset, then success", presign: true, script: func(f *quanttest.Server) { f.FailNextUpload(quanttest.Reset, nil, "") }, apiCalls: 1},
@@ -345,6 +365,30 @@ func TestUploadIsNotStoredWhenCut(t *testing.T) {
 	}
 }
 
+func TestObjectKey(t *testing.T) {
+	tests := []struct {
+		uri, key string
+		ok       bool
+	}{
+		{"s3://quant-ai-files/ai-files/org/id/diagram.png", "ai-files/org/id/diagram.png", true},
+		{"s3://b/k", "k", true},
+		// Keys are taken as written: S3 URIs do not escape them.
+		{"s3://b/a b/50%25 #1?.png", "a b/50%25 #1?.png", true},
+		{"s3://b/", "", false},
+		{"s3://b", "", false},
+		{"s3:///k", "", false},
+		{"S3://b/k", "k", true},
+		{"s3:/b/k", "", false},
+		{"https://b.s3.amazonaws.com/k", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if key, ok := objectKey(tt.uri); key != tt.key || ok != tt.ok {
+			t.Errorf("objectKey(%q) = %q, %v, want %q, %v", tt.uri, key, ok, tt.key, tt.ok)
+		}
+	}
+}
+
 // TestWriteDirect: the streamed body is the JSON it claims to be, at the
 // length announced.
 func TestWriteDirect(t *testing.T) {
@@ -370,7 +414,7 @@ func TestDirectUploadStreams(t *testing.T) {
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"fileId":"f"}`)
+		io.WriteString(w, `{"fileId":"f","s3Uri":"s3://b/k"}`)
 	}))
 	defer sink.Close()
 	p := open(t, map[string]string{"QUANT_BASE_URL": sink.URL, "QUANT_API_TOKEN": "t", "QUANT_ORGANIZATION": "o"})

@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/filestage/filestage/providers"
+	// Aliased: the package tests name a helper source.
+	filesource "github.com/filestage/filestage/source"
 )
 
 // Name is the provider's registry name.
@@ -45,7 +47,9 @@ func New(s providers.Settings) (*Provider, error) {
 }
 
 // stageRequest is the body of POST /api/connectors/files. Recoup scopes
-// the file by the tool slug alone; the toolkit is implied by it.
+// the file by the tool slug alone; the toolkit is implied by it. It takes
+// no filename (Recoup names the file from the URL), so a caller's name
+// goes into the descriptor only.
 type stageRequest struct {
 	URL      string `json:"url"`
 	ToolSlug string `json:"toolSlug"`
@@ -59,7 +63,7 @@ type stageAnswer struct {
 }
 
 // StageURL has Recoup fetch the URL and store it; the answer is the
-// descriptor.
+// descriptor, named as the caller asked when it did.
 func (p *Provider) StageURL(ctx context.Context, req providers.StageURLRequest) (providers.Descriptor, error) {
 	var out stageAnswer
 	header := http.Header{"X-Api-Key": {p.apiKey}}
@@ -70,7 +74,16 @@ func (p *Provider) StageURL(ctx context.Context, req providers.StageURLRequest) 
 		return providers.Descriptor{}, fmt.Errorf("%s: the staging answer lacks success or a descriptor field (success %v, name %q, mimetype %q, s3key %q)",
 			Name, out.Success, out.Name, out.Mimetype, out.S3Key)
 	}
-	return providers.Descriptor{Name: out.Name, Mimetype: out.Mimetype, S3Key: out.S3Key}, nil
+	d := providers.Descriptor{Name: out.Name, Mimetype: out.Mimetype, S3Key: out.S3Key}
+	if name := filesource.SanitizeName(req.Filename); name != "" {
+		// Recoup's request has no filename, but the descriptor's name is
+		// what the connector calls the file, so the caller's name goes
+		// there, given an extension for the type when it has none, as
+		// the other providers' names are. (The MD5 only names files
+		// that have no name.)
+		d.Name = filesource.FileName(name, out.Mimetype, [16]byte{})
+	}
+	return d, nil
 }
 
 // RequestUpload is unsupported: Recoup has no presigned uploads.

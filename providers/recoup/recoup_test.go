@@ -77,6 +77,41 @@ func TestStageURL(t *testing.T) {
 	}
 }
 
+// TestStageURLNamesTheFileAsAsked: the caller's filename is the
+// descriptor's name (Recoup's own name only without one), with an
+// extension for the type when it has none; it is never sent, as Recoup's
+// request has no such field.
+func TestStageURLNamesTheFileAsAsked(t *testing.T) {
+	tests := []struct{ name, filename, want string }{
+		{"no filename: Recoup's name", "", "cover.png"},
+		{"filename with an extension", "Q3 cover.png", "Q3 cover.png"},
+		{"filename with another extension", "cover.jpeg", "cover.jpeg"},
+		{"filename without an extension", "cover-art", "cover-art.png"},
+		{"filename that sanitises to nothing", "../..", "cover.png"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := recouptest.New(t)
+			p := open(t, f.Env())
+			data := testfile.PNG(2000)
+			src, _ := source(t, data)
+			d, err := p.StageURL(context.Background(), providers.StageURLRequest{URL: src, ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Filename: tt.filename})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Name != tt.want || d.Mimetype != "image/png" {
+				t.Errorf("name %q mimetype %q, want %q image/png", d.Name, d.Mimetype, tt.want)
+			}
+			if got, ok := f.Object(d.S3Key); !ok || !bytes.Equal(got, data) {
+				t.Fatal("the descriptor names bytes the fake does not hold")
+			}
+			if r := f.Requests(); len(r) != 1 || len(r[0].Body) != 2 {
+				t.Errorf("sent %+v, want one request with url and toolSlug only", r)
+			}
+		})
+	}
+}
+
 // TestNoUploads: the upload half of the interface says what to do instead.
 func TestNoUploads(t *testing.T) {
 	f := recouptest.New(t)

@@ -58,6 +58,13 @@ func (s *Server) Env() map[string]string {
 // Object returns the bytes stored under key.
 func (s *Server) Object(key string) ([]byte, bool) { return s.bucket.Object(key) }
 
+// ContentType returns the Content-Type the object under key was stored
+// with, as S3 keeps it ("" when none was sent).
+func (s *Server) ContentType(key string) (string, bool) {
+	o, ok := s.bucket.Stat(key)
+	return o.ContentType, ok
+}
+
 // Put stores data under key as though it had been uploaded.
 func (s *Server) Put(key string, data []byte) { s.bucket.Put(key, "", data) }
 

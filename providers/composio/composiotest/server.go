@@ -90,6 +90,13 @@ func (s *Server) SetStorageBackend(backend string) {
 // Object returns the bytes stored under key.
 func (s *Server) Object(key string) ([]byte, bool) { return s.storage.Object(key) }
 
+// ContentType returns the Content-Type the object under key was stored
+// with, as S3 keeps it ("" when none was sent).
+func (s *Server) ContentType(key string) (string, bool) {
+	o, ok := s.storage.Stat(key)
+	return o.ContentType, ok
+}
+
 // Put stores data under key as though it had been uploaded for the toolkit
 // and tool, so that a test can start from stored bytes.
 func (s *Server) Put(toolkit, tool, key string, data []byte) {

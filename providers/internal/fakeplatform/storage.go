@@ -53,6 +53,9 @@ type Object struct {
 	Data []byte
 	MD5  [16]byte
 	Tag  string
+	// ContentType is what S3 and Azure keep of an upload's Content-Type
+	// header; "" when it was stored without one.
+	ContentType string
 }
 
 // NewStorage returns empty storage whose URLs last ttl.
@@ -98,11 +101,16 @@ func (s *Storage) Sign(base, dir string, g Grant) string {
 	return base + u.EscapedPath() + "?" + q.Encode()
 }
 
-// Put stores data under key as though it had been uploaded.
-func (s *Storage) Put(key, tag string, data []byte) {
+// Put stores data under key as though it had been uploaded without a
+// Content-Type.
+func (s *Storage) Put(key, tag string, data []byte) { s.PutTyped(key, tag, "", data) }
+
+// PutTyped stores data under key as though it had been uploaded with that
+// Content-Type, as a platform that stores the bytes itself does.
+func (s *Storage) PutTyped(key, tag, contentType string, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.objects[key] = Object{Data: bytes.Clone(data), MD5: md5.Sum(data), Tag: tag}
+	s.objects[key] = Object{Data: bytes.Clone(data), MD5: md5.Sum(data), Tag: tag, ContentType: contentType}
 }
 
 // Object returns the bytes stored under key.
@@ -211,7 +219,7 @@ func (s *Storage) put(w http.ResponseWriter, r *http.Request, g Grant, fail func
 		return
 	}
 	s.mu.Lock()
-	s.objects[g.Key] = Object{Data: data, MD5: sum, Tag: g.Tag}
+	s.objects[g.Key] = Object{Data: data, MD5: sum, Tag: g.Tag, ContentType: r.Header.Get("Content-Type")}
 	s.mu.Unlock()
 	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
 	if g.Azure {

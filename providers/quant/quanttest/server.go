@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path"
 	"sync"
@@ -36,6 +37,9 @@ const MaxRequestBytes = 10 * 1000 * 1000
 
 // URLTTL is how long upload URLs last (expiresIn).
 const URLTTL = time.Hour
+
+// Bucket is the S3 bucket of s3Uri, which upload URLs address path-style.
+const Bucket = "quant-ai-files"
 
 // Request is one request the fake received, faulted ones included.
 type Request = fakeplatform.Request
@@ -65,8 +69,8 @@ func New(t testing.TB) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v3/organizations/{org}/ai/files", s.upload)
-	mux.Handle("PUT /quant-ai-files/{key...}", s.bucket)
-	mux.Handle("GET /quant-ai-files/{key...}", s.bucket)
+	mux.Handle("PUT /"+Bucket+"/{key...}", s.bucket)
+	mux.Handle("GET /"+Bucket+"/{key...}", s.bucket)
 	s.Platform = fakeplatform.Start(t, mux, MaxRequestBytes)
 	return s
 }
@@ -76,14 +80,24 @@ func (s *Server) Env() map[string]string {
 	return map[string]string{"QUANT_BASE_URL": s.URL, "QUANT_API_TOKEN": s.APIKey, "QUANT_ORGANIZATION": s.Org}
 }
 
-// Object returns the bytes stored under key, an s3Key or a fileId.
-func (s *Server) Object(key string) ([]byte, bool) {
+// Object returns the bytes the bucket holds under key, an S3 object key
+// (the s3Key of a presigned upload, the key of a direct upload's s3Uri).
+// A fileId is not a key: FileKey says which key it names.
+func (s *Server) Object(key string) ([]byte, bool) { return s.bucket.Object(key) }
+
+// ContentType returns the Content-Type the object under key was stored
+// with: the upload's header, or a direct upload's contentType.
+func (s *Server) ContentType(key string) (string, bool) {
+	o, ok := s.bucket.Stat(key)
+	return o.ContentType, ok
+}
+
+// FileKey returns the S3 object key of the file Quant calls fileID.
+func (s *Server) FileKey(fileID string) (string, bool) {
 	s.mu.Lock()
-	if k, ok := s.files[key]; ok {
-		key = k
-	}
-	s.mu.Unlock()
-	return s.bucket.Object(key)
+	defer s.mu.Unlock()
+	key, ok := s.files[fileID]
+	return key, ok
 }
 
 // Objects is how many files the bucket holds.
@@ -102,12 +116,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Content          *string         `json:"content"`
-		RequestUploadURL bool            `json:"requestUploadUrl"`
-		Size             *int64          `json:"size"`
-		Filename         string          `json:"filename"`
-		ContentType      string          `json:"contentType"`
-		Metadata         json.RawMessage `json:"metadata"`
+		Content          *string        `json:"content"`
+		RequestUploadURL bool           `json:"requestUploadUrl"`
+		Size             *int64         `json:"size"`
+		Filename         string         `json:"filename"`
+		ContentType      string         `json:"contentType"`
+		Metadata         map[string]any `json:"metadata"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		apiError(w, http.StatusBadRequest, "Invalid JSON body")
@@ -127,11 +141,14 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	fileID := uuid()
 	key := fmt.Sprintf("ai-files/%s/%s/%s", s.Org, fileID, name)
+	// "artifactType is auto-populated from contentType if not provided."
+	metadata := map[string]any{"artifactType": in.ContentType}
+	maps.Copy(metadata, in.Metadata)
 	out := map[string]any{
 		"fileId":      fileID,
 		"filename":    name,
 		"contentType": in.ContentType,
-		"metadata":    map[string]any{"artifactType": in.ContentType},
+		"metadata":    metadata,
 		"createdAt":   time.Now().UTC().Format(time.RFC3339),
 	}
 
@@ -144,7 +161,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			out["size"] = *in.Size
 		}
 		s.keep(fileID, key)
-		out["uploadUrl"] = s.bucket.Sign(s.URL, "/quant-ai-files/", g)
+		out["uploadUrl"] = s.bucket.Sign(s.URL, "/"+Bucket+"/", g)
 		out["s3Key"] = key
 		out["expiresIn"] = int(URLTTL / time.Second)
 		fakeplatform.JSON(w, http.StatusCreated, out)
@@ -167,10 +184,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "size does not match the content")
 		return
 	}
-	s.bucket.Put(key, "", data)
+	s.bucket.PutTyped(key, "", in.ContentType, data)
 	s.keep(fileID, key)
-	out["s3Uri"] = "s3://quant-ai-files/" + key
-	out["url"] = s.bucket.Sign(s.URL, "/quant-ai-files/", fakeplatform.Grant{Key: key, Method: http.MethodGet})
+	// "S3 URI (direct upload only)": s3://<bucket>/<key>, the key as it
+	// is, and no s3Key, which is presigned uploads' only.
+	out["s3Uri"] = "s3://" + Bucket + "/" + key
+	out["url"] = s.bucket.Sign(s.URL, "/"+Bucket+"/", fakeplatform.Grant{Key: key, Method: http.MethodGet})
 	out["size"] = len(data)
 	fakeplatform.JSON(w, http.StatusCreated, out)
 }

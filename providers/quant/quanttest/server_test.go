@@ -73,6 +73,70 @@ func TestAPIContract(t *testing.T) {
 	}
 }
 
+// TestAnswersAsDocumented: each mode answers its own fields only, a
+// direct upload's s3Uri names the bucket and the key that hold the bytes,
+// and metadata is the caller's with artifactType filled in.
+func TestAnswersAsDocumented(t *testing.T) {
+	content := base64.StdEncoding.EncodeToString([]byte("hello"))
+	tests := []struct {
+		name, body string
+		has, lacks []string
+		metadata   map[string]any
+		direct     bool
+	}{
+		{"direct", `{"content":"` + content + `","filename":"a b#%.txt","contentType":"text/plain"}`,
+			[]string{"fileId", "s3Uri", "url", "filename", "contentType", "size", "metadata", "createdAt"}, []string{"uploadUrl", "s3Key", "expiresIn"},
+			map[string]any{"artifactType": "text/plain"}, true},
+		{"presigned", `{"requestUploadUrl":true,"filename":"a.txt","contentType":"text/plain","metadata":{"artifactType":"report","tags":["x"]}}`,
+			[]string{"fileId", "uploadUrl", "s3Key", "expiresIn", "filename", "contentType", "metadata", "createdAt"}, []string{"s3Uri", "url"},
+			map[string]any{"artifactType": "report", "tags": []any{"x"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t)
+			status, b := call(t, "POST", s.URL+"/api/v3/organizations/"+s.Org+"/ai/files", map[string]string{"Authorization": "Bearer " + s.APIKey}, []byte(tt.body))
+			var a map[string]any
+			if err := json.Unmarshal(b, &a); status != 201 || err != nil {
+				t.Fatalf("status %d %s", status, b)
+			}
+			for _, f := range tt.has {
+				if a[f] == nil {
+					t.Errorf("answer lacks %s: %s", f, b)
+				}
+			}
+			for _, f := range tt.lacks {
+				if _, ok := a[f]; ok {
+					t.Errorf("answer has %s, which the doc gives the other mode only: %s", f, b)
+				}
+			}
+			if got, _ := json.Marshal(a["metadata"]); string(got) != string(must(json.Marshal(tt.metadata))) {
+				t.Errorf("metadata %s, want %v", got, tt.metadata)
+			}
+			if !tt.direct {
+				return
+			}
+			uri, _ := a["s3Uri"].(string)
+			key, ok := strings.CutPrefix(uri, "s3://"+Bucket+"/")
+			if got, stored := s.Object(key); !ok || !stored || string(got) != "hello" {
+				t.Errorf("s3Uri %q does not name the object holding the bytes", uri)
+			}
+			if k, _ := s.FileKey(a["fileId"].(string)); k != key {
+				t.Errorf("fileId names key %q, s3Uri %q", k, key)
+			}
+			if _, stored := s.Object(a["fileId"].(string)); stored {
+				t.Error("the bucket holds the bytes under the fileId")
+			}
+		})
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestBucketContract(t *testing.T) {
 	data := []byte("hello")
 	sum := md5.Sum(data)
@@ -101,9 +165,15 @@ func TestBucketContract(t *testing.T) {
 			if status != tt.status {
 				t.Errorf("status %d %s, want %d", status, body, tt.status)
 			}
-			got, ok := s.Object(a.FileID)
+			got, ok := s.Object(a.S3Key)
 			if ok != tt.success || (ok && !bytes.Equal(got, data)) {
 				t.Errorf("stored %v", ok)
+			}
+			if typ, _ := s.ContentType(a.S3Key); ok && typ != "text/plain" {
+				t.Errorf("stored with Content-Type %q, want text/plain", typ)
+			}
+			if key, _ := s.FileKey(a.FileID); key != a.S3Key {
+				t.Errorf("fileId %s names key %q, want %q", a.FileID, key, a.S3Key)
 			}
 			if status, _ := call(t, "PUT", strings.Split(a.UploadURL, "?")[0], tt.header, tt.body); status != 403 {
 				t.Errorf("unsigned upload: %d", status)

@@ -76,6 +76,13 @@ func (s *Server) Requests() []Request { return s.platform.Requests() }
 // Object returns the bytes stored under key (the descriptor's s3key).
 func (s *Server) Object(key string) ([]byte, bool) { return s.storage.Object(key) }
 
+// ContentType returns the Content-Type the object under key was stored
+// with, as S3 keeps it ("" when none was sent).
+func (s *Server) ContentType(key string) (string, bool) {
+	o, ok := s.storage.Stat(key)
+	return o.ContentType, ok
+}
+
 // Objects is how many files the fake holds.
 func (s *Server) Objects() int { return s.storage.Objects() }
 
@@ -117,7 +124,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
 	toolkit, _, _ := strings.Cut(in.ToolSlug, "_")
 	key := fmt.Sprintf("connector-files/%s/%s/%s_%s", strings.ToLower(toolkit), in.ToolSlug, fakeplatform.RandomHex(6), name)
 	mimetype, _, _ := mime.ParseMediaType(http.DetectContentType(data))
-	s.storage.Put(key, "", data)
+	s.storage.PutTyped(key, "", mimetype, data)
 	fakeplatform.JSON(w, http.StatusOK, map[string]any{"success": true, "name": name, "mimetype": mimetype, "s3key": key})
 }
 
