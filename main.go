@@ -182,7 +182,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign,
 		tools.UserUploadName: cfg.ScopeStage, tools.GetUserUploadName: cfg.ScopeStage}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
-		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes,
+		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes, InlineResourceBytes: cfg.MaxInlineBytes,
 		Callers: tools.NewCallers(auth.Limits{Stages: clientStages, CallsPerMinute: cfg.ClientCallsPerMinute})}
 
 	if cfg.Command == config.CmdServe {

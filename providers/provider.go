@@ -174,6 +174,37 @@ type URLStager interface {
 	StageURL(ctx context.Context, req StageURLRequest) (Descriptor, error)
 }
 
+// Object is what a store that indexes its objects knows of one.
+type Object struct {
+	Key      string
+	Name     string
+	Mimetype string
+	Size     int64
+	MD5      string // lower-case hex
+	// Owner is the principal that stored the object ("" when that is not
+	// known, as for an entry rebuilt from the object alone); Namespace is
+	// its part of the key space, which is always known.
+	Owner     string
+	Namespace string
+	Created   time.Time
+	// Expires is when retention removes the object; zero: never.
+	Expires time.Time
+}
+
+// Index is implemented by storage that keeps an index of its objects (the
+// local store): the tools offer each caller its own objects as MCP
+// resources.
+type Index interface {
+	// Objects returns a page of the stored objects in namespace, in key
+	// order, after the key after.
+	Objects(ctx context.Context, namespace, after string, limit int) ([]Object, error)
+	// Object returns key's object; ok is false when none is stored.
+	Object(ctx context.Context, key string) (_ Object, ok bool, _ error)
+	OpenObject(key string) (io.ReadCloser, error)
+	// DownloadURL signs a read of key, offered under name.
+	DownloadURL(key, name string) (string, time.Time)
+}
+
 // Runner is implemented by providers with work of their own to do while
 // the server runs (the local store's retention sweeper).
 type Runner interface {

@@ -44,6 +44,9 @@ type Service struct {
 	// Uploads serve request_user_upload; nil turns the user upload tools
 	// off.
 	Uploads *upload.Manager
+	// InlineResourceBytes is the largest staged file resources/read
+	// returns as bytes; 0 means DefaultInlineResourceBytes.
+	InlineResourceBytes int64
 	// Scopes name the scope each tool needs, by tool name: a principal
 	// without it neither sees nor calls the tool. Nil: no scopes.
 	Scopes map[string]string
@@ -78,6 +81,10 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
 	s.AddTool(PresignTool(), handle(svc.Logger, PresignName, svc.Presign))
 	s.AddTool(StageManyTool(), handle(svc.Logger, StageManyName, svc.stageFiles))
+	if idx, ok := svc.Provider.(providers.Index); ok {
+		server.WithResourceCapabilities(false, false)(s)
+		svc.addResources(s, idx)
+	}
 	if svc.Uploads != nil {
 		s.AddTool(UserUploadTool(), handle(svc.Logger, UserUploadName, svc.RequestUserUpload))
 		s.AddTool(GetUserUploadTool(), handle(svc.Logger, GetUserUploadName, svc.GetUserUpload))

@@ -17,24 +17,12 @@ import (
 	// processes share the file, one writer at a time, and this driver
 	// needs no cgo.
 	_ "modernc.org/sqlite"
+
+	"github.com/filestage/filestage/providers"
 )
 
 // Entry is what the index knows of one object.
-type Entry struct {
-	Key      string
-	Name     string
-	Mimetype string
-	Size     int64
-	MD5      string
-	// Owner is the principal that stored the object ("" when the entry
-	// was rebuilt from the object alone); Namespace is its part of the
-	// key space, which a rebuilt entry still has.
-	Owner     string
-	Namespace string
-	Created   time.Time
-	// Expires is when retention removes the object; zero: never.
-	Expires time.Time
-}
+type Entry = providers.Object
 
 // index keeps each object's entry in SQLite. An entry is written, pending,
 // before its object is linked into place, and marked stored after: a crash

@@ -278,9 +278,14 @@ func (p *Provider) List(ctx context.Context, q Query) ([]Entry, error) {
 	return p.store.index.list(ctx, q.Prefix, q.Namespace, q.After, q.Limit)
 }
 
-// Entry returns key's stored entry; ok is false when none is stored or
+// Objects returns a page of the stored objects in namespace.
+func (p *Provider) Objects(ctx context.Context, namespace, after string, limit int) ([]Entry, error) {
+	return p.List(ctx, Query{Namespace: &namespace, After: after, Limit: limit})
+}
+
+// Object returns key's stored entry; ok is false when none is stored or
 // its retention ended.
-func (p *Provider) Entry(ctx context.Context, key string) (Entry, bool, error) {
+func (p *Provider) Object(ctx context.Context, key string) (Entry, bool, error) {
 	e, ok, err := p.store.index.get(ctx, key)
 	if ok && !e.Expires.IsZero() && !p.now().Before(e.Expires) {
 		return Entry{}, false, nil
@@ -289,7 +294,7 @@ func (p *Provider) Entry(ctx context.Context, key string) (Entry, bool, error) {
 }
 
 // OpenObject opens key's object for reading.
-func (p *Provider) OpenObject(key string) (*os.File, error) {
+func (p *Provider) OpenObject(key string) (io.ReadCloser, error) {
 	path, err := p.store.path(key)
 	if err != nil {
 		return nil, err
