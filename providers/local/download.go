@@ -1,12 +1,15 @@
 package local
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/filestage/filestage/providers"
 )
 
 // DownloadURL signs a GET of key, offered as name, for the download TTL.
@@ -70,7 +73,7 @@ func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", e.Mimetype)
 	h.Set("ETag", `"`+e.MD5+`"`)
-	h.Set("Content-Disposition", contentDisposition(g.Name, e.Name))
+	h.Set("Content-Disposition", providers.ContentDisposition(cmp.Or(g.Name, e.Name)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox")
 	h.Set("Cache-Control", "private, max-age=0")
@@ -78,40 +81,4 @@ func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 		h.Set("Expires", e.Expires.UTC().Format(http.TimeFormat))
 	}
 	http.ServeContent(w, r, "", e.Created, f)
-}
-
-// contentDisposition offers name (else fallback) as an attachment, per
-// RFC 6266: an ASCII filename for old clients, and filename* (RFC 8187)
-// carrying the name exactly, for any name at all.
-func contentDisposition(name, fallback string) string {
-	if name == "" {
-		name = fallback
-	}
-	var ascii strings.Builder
-	for _, r := range name {
-		switch {
-		case r < 0x20 || r >= 0x7f, r == '"', r == '\\', r == '/', r == '%', r == ';':
-			ascii.WriteByte('_')
-		default:
-			ascii.WriteRune(r)
-		}
-	}
-	return `attachment; filename="` + ascii.String() + `"; filename*=UTF-8''` + attrChars(name)
-}
-
-// attrChars percent-encodes s but for RFC 8187's attr-char.
-func attrChars(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
 }

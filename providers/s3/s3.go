@@ -60,9 +60,11 @@ type Provider struct {
 	// ttl, putMax and partSize are the constants above; tests shrink
 	// them. putMax is both RequestUpload's limit and the size above which
 	// Store and Upload send the bytes in parts.
-	ttl      time.Duration
-	putMax   int64
-	partSize int64
+	ttl    time.Duration
+	putMax int64
+	// downloadTTL is how long a presigned GET works.
+	downloadTTL time.Duration
+	partSize    int64
 	// bucketSeen is set once the bucket is known to exist; until then a
 	// missing key is double-checked against a missing bucket.
 	bucketSeen atomic.Bool
@@ -151,13 +153,14 @@ func New(ctx context.Context, s providers.Settings) (*Provider, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	return &Provider{
-		client:   client,
-		presign:  awss3.NewPresignClient(client),
-		bucket:   bucket,
-		prefix:   prefix,
-		ttl:      URLTTL,
-		putMax:   maxPut,
-		partSize: partSize,
+		client:      client,
+		presign:     awss3.NewPresignClient(client),
+		bucket:      bucket,
+		prefix:      prefix,
+		ttl:         URLTTL,
+		downloadTTL: cmp.Or(s.DownloadTTL, time.Hour),
+		putMax:      maxPut,
+		partSize:    partSize,
 	}, nil
 }
 
@@ -200,7 +203,7 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 	case err != nil:
 		return providers.Slot{}, err
 	case typ == providers.SlotExisting:
-		return existing(key, req.MD5), nil
+		return p.readBack(ctx, existing(key, req.MD5), req.Filename), nil
 	case other:
 		// A URL S3 would refuse (If-None-Match) is no use to anyone.
 		return providers.Slot{}, p.otherBytes(key, nil)
@@ -210,7 +213,23 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 		return providers.Slot{}, err
 	}
 	slot.Type = typ
-	return slot, nil
+	return p.readBack(ctx, slot, req.Filename), nil
+}
+
+// readBack adds a presigned GET of the slot's object to it, offering the
+// object under name. Presigning makes no request, and a slot is good
+// without its download URL, so a failure only leaves it out.
+func (p *Provider) readBack(ctx context.Context, slot providers.Slot, name string) providers.Slot {
+	ttl := min(p.downloadTTL, maxPresignTTL)
+	in := &awss3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(slot.Key)}
+	if name != "" {
+		in.ResponseContentDisposition = aws.String(providers.ContentDisposition(name))
+	}
+	expires := time.Now().Truncate(time.Second).Add(ttl)
+	if signed, err := p.presign.PresignGetObject(ctx, in, awss3.WithPresignExpires(ttl)); err == nil {
+		slot.DownloadURL, slot.DownloadExpiresAt = signed.URL, expires
+	}
+	return slot
 }
 
 // existing is the slot of bytes the bucket holds under key. Its headers are
@@ -279,19 +298,19 @@ func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body 
 	case err != nil:
 		return providers.Slot{}, err
 	case typ == providers.SlotExisting:
-		return existing(key, req.MD5), nil
+		return p.readBack(ctx, existing(key, req.MD5), req.Filename), nil
 	case other:
 		return providers.Slot{}, p.otherBytes(key, nil)
 	}
 	err = p.upload(ctx, key, req.Mimetype, body)
 	if err == nil {
-		return providers.Slot{ID: slotID(req.MD5), Key: key, Type: providers.SlotNew, StorageBackend: Name}, nil
+		return p.readBack(ctx, providers.Slot{ID: slotID(req.MD5), Key: key, Type: providers.SlotNew, StorageBackend: Name}, req.Filename), nil
 	}
 	// Refused for its If-None-Match (or cut off: versitygw resets the
 	// connection of a refused body), the upload may have lost a race to
 	// another upload of these bytes, which then are stored.
 	if again, _, herr := p.slotType(ctx, key, req.MD5); herr == nil && again == providers.SlotExisting {
-		return existing(key, req.MD5), nil
+		return p.readBack(ctx, existing(key, req.MD5), req.Filename), nil
 	}
 	if keyTaken(err) {
 		return providers.Slot{}, p.otherBytes(key, err)
