@@ -45,7 +45,7 @@ func newFuzzStore(f *testing.F) *fuzzStore {
 	if err != nil {
 		f.Fatal(err)
 	}
-	p.now = func() time.Time { return fuzzNow }
+	p.setClock(func() time.Time { return fuzzNow })
 	return &fuzzStore{p: p, dir: dir}
 }
 

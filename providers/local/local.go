@@ -93,6 +93,9 @@ func New(s providers.Settings) (*Provider, error) {
 	}, nil
 }
 
+// setClock replaces the clock of the URLs and of retention, for tests.
+func (p *Provider) setClock(now func() time.Time) { p.now, p.store.now = now, now }
+
 // Close closes the index.
 func (p *Provider) Close() error { return p.store.Close() }
 

@@ -39,7 +39,8 @@ func newHarness(t *testing.T, maxBytes int64) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.now = func() time.Time { return h.clock }
+	t.Cleanup(func() { p.Close() })
+	p.setClock(func() time.Time { return h.clock })
 	mux.Handle(p.Pattern(), p)
 	h.p = p
 	return h

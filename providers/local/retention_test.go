@@ -1,0 +1,112 @@
+package local
+
+import (
+	"context"
+	"crypto/md5"
+	"testing"
+	"time"
+
+	"github.com/filestage/filestage/providers"
+)
+
+// TestRetention moves the clock: an object lives its retention from when
+// it was last staged, is swept after, and a stage of the same bytes
+// extends it; retention 0 keeps objects for ever.
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	h := newHarness(t, 1<<20)
+	h.p.store.retention = 7 * day
+	start := h.clock
+	first := h.stageBytes(t, []byte("kept a week"), "a.txt", "text/plain")
+	if want := start.Add(7 * day); !first.ObjectExpiresAt.Equal(want) {
+		t.Fatalf("expires %v, want %v", first.ObjectExpiresAt, want)
+	}
+	other := h.stageBytes(t, []byte("staged once"), "b.txt", "text/plain")
+
+	h.clock = start.Add(3 * day)
+	again := h.stageBytes(t, []byte("kept a week"), "a.txt", "text/plain")
+	if again.Type != providers.SlotExisting || !again.ObjectExpiresAt.Equal(start.Add(10*day)) {
+		t.Fatalf("staged again: %s until %v, want existing until %v", again.Type, again.ObjectExpiresAt, start.Add(10*day))
+	}
+	// A presign of bytes already stored extends them too.
+	h.clock = start.Add(4 * day)
+	slot, err := h.p.RequestUpload(ctx, providers.UploadRequest{ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Filename: "a.txt",
+		Mimetype: "text/plain", MD5: md5.Sum([]byte("kept a week")), Size: 11, Owner: "alice"})
+	if err != nil || slot.Type != providers.SlotExisting || !slot.ObjectExpiresAt.Equal(start.Add(11*day)) {
+		t.Fatalf("presign of stored bytes: %+v %v", slot, err)
+	}
+
+	sweepAt := func(d time.Duration) int {
+		h.clock = start.Add(d)
+		n, err := h.p.Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := sweepAt(7*day - time.Second); n != 0 {
+		t.Errorf("swept %d before anything expired", n)
+	}
+	if n := sweepAt(7 * day); n != 1 {
+		t.Errorf("swept %d at the end of b's week, want 1", n)
+	}
+	if _, ok := h.stored(other.Key); ok {
+		t.Error("b's object outlived its retention")
+	}
+	if _, ok, _ := h.p.Object(ctx, other.Key); ok {
+		t.Error("b's entry outlived its retention")
+	}
+	if _, ok := h.stored(first.Key); !ok {
+		t.Error("a was swept though staged again")
+	}
+	if n := sweepAt(11 * day); n != 1 {
+		t.Errorf("swept %d at the end of a's extended retention, want 1", n)
+	}
+	checkConsistent(t, h.p)
+
+	// Staged again after the sweep, the bytes are new again.
+	if s := h.stageBytes(t, []byte("kept a week"), "a.txt", "text/plain"); s.Type != providers.SlotNew {
+		t.Errorf("staged after its sweep: %s", s.Type)
+	}
+
+	// Retention 0: nothing expires.
+	h.p.store.retention = 0
+	forever := h.stageBytes(t, []byte("kept for ever"), "c.txt", "text/plain")
+	if !forever.ObjectExpiresAt.IsZero() {
+		t.Errorf("expires %v with retention 0", forever.ObjectExpiresAt)
+	}
+	if sweepAt(1000*day); !h.has(forever.Key) {
+		t.Error("retention 0 swept an object")
+	}
+}
+
+// TestPendingEntriesExpire: a presign never uploaded leaves a pending
+// entry, which the sweep drops once no URL can complete it.
+func TestPendingEntriesExpire(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, 1<<20)
+	slot := h.slot(t, []byte("never sent"), 10)
+	_, stored, found, err := h.p.store.index.lookup(ctx, slot.Key)
+	if err != nil || !found || stored {
+		t.Fatalf("after presign: stored %v found %v %v", stored, found, err)
+	}
+	start := h.clock
+	for _, tt := range []struct {
+		after time.Duration
+		found bool
+	}{{URLTTL, true}, {pendingTTL + time.Second, false}} {
+		h.clock = start.Add(tt.after)
+		if _, err := h.p.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, found, _ := h.p.store.index.lookup(ctx, slot.Key); found != tt.found {
+			t.Errorf("%v after the presign: pending entry there %v, want %v", tt.after, found, tt.found)
+		}
+	}
+}
+
+func (h *harness) has(key string) bool {
+	_, ok := h.stored(key)
+	return ok
+}
