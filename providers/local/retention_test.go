@@ -76,7 +76,7 @@ func TestRetention(t *testing.T) {
 	if !forever.ObjectExpiresAt.IsZero() {
 		t.Errorf("expires %v with retention 0", forever.ObjectExpiresAt)
 	}
-	if sweepAt(1000*day); !h.has(forever.Key) {
+	if sweepAt(1000 * day); !h.has(forever.Key) {
 		t.Error("retention 0 swept an object")
 	}
 }
