@@ -179,7 +179,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 			clientSessions = max(1, cmp.Or(cfg.MaxSessions, transport.DefaultMaxSessions)/4)
 		}
 	}
-	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign,
+	toolScopes := map[string]string{tools.StageName: cfg.ScopeStage, tools.StageManyName: cfg.ScopeStage, tools.PresignName: cfg.ScopePresign,
 		tools.UserUploadName: cfg.ScopeStage, tools.GetUserUploadName: cfg.ScopeStage}
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
 		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes, InlineResourceBytes: cfg.MaxInlineBytes,

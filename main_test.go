@@ -362,7 +362,7 @@ func testEndToEnd(t *testing.T, s *instance, c *client.Client, b backend) {
 			}
 		}
 		slices.Sort(names)
-		if want := []string{"get_user_upload", "request_presigned_upload", "request_user_upload", "stage_connector_file"}; !slices.Equal(names, want) {
+		if want := []string{"get_user_upload", "request_presigned_upload", "request_user_upload", "stage_connector_file", "stage_connector_files"}; !slices.Equal(names, want) {
 			t.Errorf("tools %v, want %v", names, want)
 		}
 	})

@@ -176,7 +176,7 @@ func TestTokenNewCommand(t *testing.T) {
 	}
 	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, line)}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
 	c := dial(t, s.addr, token, legacy)
-	if names := listTools(t, c); strings.Join(names, ",") != "get_user_upload,request_user_upload,stage_connector_file" {
+	if names := listTools(t, c); strings.Join(names, ",") != "get_user_upload,request_user_upload,stage_connector_file,stage_connector_files" {
 		t.Errorf("tools of a files:stage client: %v", names)
 	}
 	if code := run(context.Background(), []string{"token", "new", "bad/name"}, strings.NewReader(""), &out, &errOut, func(string) string { return "" }, nil); code != 2 {

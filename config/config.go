@@ -567,6 +567,7 @@ Flags (each also read from the environment variable shown):
 	}
 	b.WriteString(`
 Tools: stage_connector_file (fetch a URL, hash, upload, return {name, mimetype, s3key})
+       stage_connector_files (the same for up to 20 files, for an array of file_uploadable)
        request_presigned_upload (presigned URL and headers for bytes you hold)
        request_user_upload, get_user_upload (a page where the person sends their own file)
 `)

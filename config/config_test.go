@@ -41,6 +41,21 @@ func TestParse(t *testing.T) {
 					t.Errorf("issuers %v, want %v", c.OAuthIssuers, want)
 				}
 			}},
+		{"retention 0 keeps for ever", []string{"--retention", "0"}, nil, func(t *testing.T, c Config) {
+			if c.Retention != 0 {
+				t.Errorf("retention %v", c.Retention)
+			}
+		}},
+		{"store commands", []string{"rm", "a/B_C/d.txt", "--data-dir", "/d", "e/F_G/h.pdf"}, nil, func(t *testing.T, c Config) {
+			if c.Command != CmdRm || !slices.Equal(c.Keys, []string{"a/B_C/d.txt", "e/F_G/h.pdf"}) || c.DataDir != "/d" || c.LogLevel != slog.LevelWarn {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{"ls flags", []string{"ls", "--prefix", "gmail/", "--json"}, nil, func(t *testing.T, c Config) {
+			if c.Command != CmdLs || c.Prefix != "gmail/" || !c.JSON || c.Retention != DefaultRetention {
+				t.Errorf("%+v", c)
+			}
+		}},
 		{"token new", []string{"token", "new", "ci-bot", "--scopes", "files:stage"}, nil, func(t *testing.T, c Config) {
 			if c.Command != CmdTokenNew || c.TokenName != "ci-bot" || !slices.Equal(c.TokenScopes, []string{"files:stage"}) {
 				t.Errorf("%+v", c)
@@ -60,6 +75,7 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_OAUTH_AUDIENCE": "https://files.example.com/mcp", "FILESTAGE_OAUTH_INTROSPECTION_URL": "https://as.example/introspect",
 			"FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID": "filestage", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET": "s\n",
 			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60", "FILESTAGE_CLIENT_MAX_SESSIONS": "7",
+			"FILESTAGE_RETENTION": "30d", "FILESTAGE_DOWNLOAD_URL_TTL": "15m",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
@@ -68,7 +84,8 @@ func TestParse(t *testing.T) {
 				TokensFile: "/etc/filestage/tokens", OAuthIssuers: []string{"https://as.example/", "https://as2.example"},
 				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
 				OAuthIntrospectionClientID: "filestage", OAuthIntrospectionClientSecret: "s",
-				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7, UploadLinkTTL: 30 * time.Minute}
+				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7, UploadLinkTTL: 30 * time.Minute,
+				Retention: 30 * 24 * time.Hour, DownloadURLTTL: 15 * time.Minute}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}
@@ -146,6 +163,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad listen", []string{"--listen", "8080"}, nil, "--listen"},
 		{"bad duration", []string{"--fetch-timeout", "forever"}, nil, "duration"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"negative retention", []string{"--retention", "-1h"}, nil, "--retention"},
+		{"retention in weeks", []string{"--retention", "2w"}, nil, "7d"},
+		{"fractional days", []string{"--retention", "1.5d"}, nil, "7d"},
+		{"zero download TTL", []string{"--download-url-ttl", "0"}, nil, "--download-url-ttl"},
+		{"rm without keys", []string{"rm"}, nil, "filestage rm KEY"},
+		{"ls with an argument", []string{"ls", "gmail/"}, nil, "unexpected argument"},
 		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
 	}
 	for _, tt := range tests {

@@ -170,6 +170,8 @@ type StageManyResult struct {
 	Size     *int64 `json:"size,omitempty" jsonschema_description:"Size in bytes, when staged."`
 	MD5      string `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, when staged."`
 	Type     string `json:"type,omitempty" jsonschema:"enum=new,enum=existing,enum=update" jsonschema_description:"existing when storage already held these bytes and nothing was uploaded."`
+	FileID   string `json:"file_id,omitempty" jsonschema_description:"The platform's own ID of the stored file, where it has one besides s3key (Quant's fileId), when staged."`
+	ReadBack
 }
 
 // StageManyError says why one requested file was not staged.

@@ -234,7 +234,8 @@ func (s *Service) StageMany(ctx context.Context, in schema.StageManyRequest) (sc
 		if err == nil {
 			r := staged[i]
 			out.Files = append(out.Files, schema.Descriptor{Name: r.Name, Mimetype: r.Mimetype, S3Key: r.S3Key})
-			out.Results[i] = schema.StageManyResult{Index: i, Status: "staged", Name: r.Name, Mimetype: r.Mimetype, S3Key: r.S3Key, Size: r.Size, MD5: r.MD5, Type: r.Type}
+			out.Results[i] = schema.StageManyResult{Index: i, Status: "staged", Name: r.Name, Mimetype: r.Mimetype, S3Key: r.S3Key, Size: r.Size, MD5: r.MD5, Type: r.Type,
+				FileID: r.FileID, ReadBack: r.ReadBack}
 			continue
 		}
 		te := AsError(err)

@@ -575,3 +575,33 @@ func TestStageManySnapshot(t *testing.T) {
 		t.Errorf("output errors' items: required %v", e.Required)
 	}
 }
+
+// FuzzDecodeFiles: whatever JSON arrives as files, decodeFiles either
+// reads 1 to 20 files, or refuses with INVALID_ARGUMENT naming files or
+// one file by index; it never panics.
+func FuzzDecodeFiles(f *testing.F) {
+	for _, seed := range []string{
+		`[{"url":"data:,x"}]`, `[{"url":"https://example.com/a.pdf","filename":"a.pdf"},{"url":"data:,y"}]`,
+		`[]`, `null`, `{}`, `"[]"`, `7`, `true`, `[null]`, `[{"url":5}]`, `[{"url":"x","filename":null}]`,
+		`[{"url":"x","extra":1}]`, `[{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"},{"url":"x"}]`,
+		`[{"url":"\u0000","filename":"\ud800"}]`, `[{"\u00e9\n":1}]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return // the arguments were decoded as JSON before files is read
+		}
+		files, err := decodeFiles(json.RawMessage(raw))
+		if err != nil {
+			te := AsError(err)
+			if te.Slug != "INVALID_ARGUMENT" || !strings.HasPrefix(te.Message, "files") || te.Fix == "" {
+				t.Fatalf("%s: %+v", raw, te)
+			}
+			return
+		}
+		if len(files) == 0 || len(files) > MaxStageManyFiles {
+			t.Fatalf("%s: %d files accepted", raw, len(files))
+		}
+	})
+}

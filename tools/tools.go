@@ -148,6 +148,10 @@ func resourceLinks(out any) []mcp.Content {
 		add(o.DownloadURL, o.FileUploadable.Name, o.FileUploadable.Mimetype, "The file, read back from storage once uploaded.")
 	case schema.UserUploadResponse:
 		add(o.DownloadURL, o.Name, o.Mimetype, "The person's file, read back from storage.")
+	case schema.StageManyResponse:
+		for _, r := range o.Results {
+			add(r.DownloadURL, r.Name, r.Mimetype, fmt.Sprintf("files[%d], read back from storage.", r.Index))
+		}
 	}
 	return links
 }

@@ -210,7 +210,7 @@ func (s *Service) StageFinished(ctx context.Context, f upload.Finished) (any, er
 	}
 	s.Logger.InfoContext(ctx, "user upload staged", "tool", f.ToolSlug, "key", slot.Key, "bytes", sum.Size, "type", slot.Type)
 	size := sum.Size
-	return schema.StageResponse{Success: true, Name: name, Mimetype: mimeType, S3Key: slot.Key, Size: &size, MD5: hex.EncodeToString(sum.MD5[:]), Type: string(slot.Type), ReadBack: readBack(slot)}, nil
+	return schema.StageResponse{Success: true, Name: name, Mimetype: mimeType, S3Key: slot.Key, Size: &size, MD5: hex.EncodeToString(sum.MD5[:]), Type: string(slot.Type), FileID: slot.FileID, ReadBack: readBack(slot)}, nil
 }
 
 // clientOpensURLs reports whether the caller's client declared URL-mode

@@ -612,3 +612,48 @@ func TestNamespaces(t *testing.T) {
 		t.Errorf("alice's presign of her bytes: %+v, %v", again, err)
 	}
 }
+
+// TestPresignedGet: both paths answer a presigned GET that reads the
+// object back, offered under the caller's file name, and only it.
+func TestPresignedGet(t *testing.T) {
+	f := newFixture(t)
+	data := testfile.PNG(70_000)
+	req := request(data, int64(len(data)))
+	req.Filename = `Überblick "Q3".png`
+	slot, err := f.p.RequestUpload(t.Context(), req)
+	if err != nil || slot.DownloadURL == "" || time.Until(slot.DownloadExpiresAt) < 59*time.Minute {
+		t.Fatalf("presign: %+v %v", slot, err)
+	}
+	get := func(rawURL string) (int, http.Header, []byte) {
+		resp, err := http.Get(rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b
+	}
+	if status, _, _ := get(slot.DownloadURL); status != http.StatusNotFound {
+		t.Errorf("GET before the upload: %d", status)
+	}
+	if status, msg := put(t, slot.Method, slot.URL, slot.Headers, data); status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", status, msg)
+	}
+	stored, err := providers.Store(t.Context(), f.p, req, body(data))
+	if err != nil || stored.Type != providers.SlotExisting {
+		t.Fatalf("store: %+v %v", stored, err)
+	}
+	for _, u := range []string{slot.DownloadURL, stored.DownloadURL} {
+		status, h, got := get(u)
+		if status != http.StatusOK || !bytes.Equal(got, data) {
+			t.Errorf("GET: %d, %d bytes", status, len(got))
+		}
+		if cd := h.Get("Content-Disposition"); cd != providers.ContentDisposition(req.Filename) {
+			t.Errorf("Content-Disposition %q", cd)
+		}
+	}
+	other := setQuery(slot.DownloadURL, "response-content-disposition", func(string) string { return "inline" })
+	if status, _, _ := get(other); status != http.StatusForbidden {
+		t.Errorf("GET with another disposition than signed: %d", status)
+	}
+}
