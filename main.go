@@ -147,7 +147,11 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		defer c.Close()
 	}
 	if r, ok := provider.(providers.Runner); ok && cfg.Command == config.CmdServe {
-		go r.Run(ctx)
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); r.Run(rctx) }()
+		// Before the provider closes: defers run in reverse.
+		defer func() { stop(); <-done }()
 	}
 	sources, err := source.New(source.Options{
 		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
@@ -300,6 +304,13 @@ func reloadTokens(ctx context.Context, hup <-chan os.Signal, t *auth.Tokens, log
 // storeCommand runs ls, rm or gc on the local store in the data directory,
 // beside any server using it.
 func storeCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) error {
+	if cfg.Provider != local.Name {
+		return fmt.Errorf("%s works on the local store; with --provider %s, use the platform's own tools", cfg.Command, cfg.Provider)
+	}
+	// A mistyped --data-dir would otherwise become a new, empty store.
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "index.db")); err != nil {
+		return fmt.Errorf("no local store in %s (--data-dir, FILESTAGE_DATA_DIR): %w", cfg.DataDir, err)
+	}
 	store, err := local.New(providers.Settings{DataDir: cfg.DataDir, PublicURL: cmp.Or(cfg.PublicURL, "http://"+cfg.Listen),
 		Retention: cfg.Retention, Logger: log})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,21 @@ func TestStoreCommands(t *testing.T) {
 		"url": "data:text/plain;base64," + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'b'}, 101)), "toolSlug": "SLACK_UPLOAD_FILE"}))
 	if again.Type != "new" {
 		t.Errorf("staged after rm: %s", again.Type)
+	}
+
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"FILESTAGE_DATA_DIR": s.dataDir + "-typo"}, "no local store in"},
+		{map[string]string{"FILESTAGE_DATA_DIR": s.dataDir, "FILESTAGE_PROVIDER": "s3"}, "works on the local store"},
+	} {
+		if _, stderr, code := command(t, tt.env, "ls"); code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("ls with %v: %d %q", tt.env, code, stderr)
+		}
+	}
+	if _, err := os.Stat(s.dataDir + "-typo"); err == nil {
+		t.Error("ls made a store in a mistyped data directory")
 	}
 
 	time.Sleep(3 * time.Second) // past the 2 s retention

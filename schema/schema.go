@@ -66,21 +66,22 @@ type UserUploadStatusRequest struct {
 // UserUploadResponse is where a user upload stands; once staged, it carries
 // the descriptor.
 type UserUploadResponse struct {
-	Status        string     `json:"status" jsonschema:"enum=waiting_for_user,enum=receiving,enum=staged,enum=expired,enum=failed" jsonschema_description:"waiting_for_user: show upload_url to the person. receiving: the file is arriving. staged: name, mimetype and s3key are the descriptor. expired, failed: ask again."`
-	UploadID      string     `json:"upload_id" jsonschema_description:"Pass it to get_user_upload."`
-	UploadURL     string     `json:"upload_url,omitempty" jsonschema_description:"The page where the person sends the file; show it to them."`
-	ExpiresAt     string     `json:"expires_at,omitempty" jsonschema:"format=date-time" jsonschema_description:"When the link stops working."`
-	ReceivedBytes *int64     `json:"received_bytes,omitempty" jsonschema_description:"Bytes received so far."`
-	TotalBytes    *int64     `json:"total_bytes,omitempty" jsonschema_description:"The file's size, once the person started sending it."`
-	Reason        string     `json:"reason,omitempty" jsonschema_description:"Why it failed."`
-	Name          string     `json:"name,omitempty" jsonschema_description:"Stored filename, once staged."`
-	Mimetype      string     `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, once staged."`
-	S3Key         string     `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
-	Size          *int64     `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
-	MD5           string     `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
-	DownloadURL   string     `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"Once staged, a signed URL that reads the file back (GET) for a while; where the storage offers one."`
-	FileExpiresAt *time.Time `json:"file_expires_at,omitempty" jsonschema_description:"Once staged, when the storage removes the file; absent when it keeps files."`
-	NextStep      string     `json:"next_step,omitempty" jsonschema_description:"What to do now."`
+	Status               string     `json:"status" jsonschema:"enum=waiting_for_user,enum=receiving,enum=staged,enum=expired,enum=failed" jsonschema_description:"waiting_for_user: show upload_url to the person. receiving: the file is arriving. staged: name, mimetype and s3key are the descriptor. expired, failed: ask again."`
+	UploadID             string     `json:"upload_id" jsonschema_description:"Pass it to get_user_upload."`
+	UploadURL            string     `json:"upload_url,omitempty" jsonschema_description:"The page where the person sends the file; show it to them."`
+	ExpiresAt            string     `json:"expires_at,omitempty" jsonschema:"format=date-time" jsonschema_description:"When the link stops working."`
+	ReceivedBytes        *int64     `json:"received_bytes,omitempty" jsonschema_description:"Bytes received so far."`
+	TotalBytes           *int64     `json:"total_bytes,omitempty" jsonschema_description:"The file's size, once the person started sending it."`
+	Reason               string     `json:"reason,omitempty" jsonschema_description:"Why it failed."`
+	Name                 string     `json:"name,omitempty" jsonschema_description:"Stored filename, once staged."`
+	Mimetype             string     `json:"mimetype,omitempty" jsonschema_description:"MIME type detected from the bytes, once staged."`
+	S3Key                string     `json:"s3key,omitempty" jsonschema_description:"Connector storage key, once staged. Pass it with name and mimetype in the action's file_uploadable argument."`
+	Size                 *int64     `json:"size,omitempty" jsonschema_description:"Size in bytes, once staged."`
+	MD5                  string     `json:"md5,omitempty" jsonschema:"pattern=^[0-9a-f]{32}$" jsonschema_description:"MD5 of the bytes, lower-case hex, once staged."`
+	DownloadURL          string     `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"Once staged, a signed URL that reads the file back (GET) until download_url_expires_at; where the storage offers one."`
+	DownloadURLExpiresAt *time.Time `json:"download_url_expires_at,omitempty" jsonschema_description:"When download_url stops working."`
+	FileExpiresAt        *time.Time `json:"file_expires_at,omitempty" jsonschema_description:"Once staged, when the storage removes the file; absent when it keeps files."`
+	NextStep             string     `json:"next_step,omitempty" jsonschema_description:"What to do now."`
 }
 
 // PresignRequest mirrors Composio's POST /api/v3/files/upload/request body,

@@ -25,7 +25,11 @@ const resourcesPage = 100
 
 // DefaultInlineResourceBytes is the largest file resources/read returns
 // as bytes when the server sets no cap: larger ones come as a link.
-const DefaultInlineResourceBytes = 1 << 20
+// MaxInlineResourceBytes bounds any cap: a read holds a few times it.
+const (
+	DefaultInlineResourceBytes = 1 << 20
+	MaxInlineResourceBytes     = 4 << 20
+)
 
 // addResources offers each caller the files it staged in an indexing
 // store: resources/list pages through them, and a template reads any by
@@ -61,7 +65,8 @@ func (s *Service) addResources(srv *server.MCPServer, idx providers.Index) {
 func (s *Service) listResources(ctx context.Context, idx providers.Index, cursor string) ([]mcp.Resource, string, error) {
 	var after string
 	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		// Standard base64, as mcp-go decodes every cursor before this.
+		b, err := base64.StdEncoding.DecodeString(cursor)
 		if err != nil {
 			return nil, "", fmt.Errorf("cursor: %w", err)
 		}
@@ -81,7 +86,7 @@ func (s *Service) listResources(ctx context.Context, idx providers.Index, cursor
 	}
 	next := ""
 	if len(objs) == resourcesPage {
-		next = base64.RawURLEncoding.EncodeToString([]byte(objs[len(objs)-1].Key))
+		next = base64.StdEncoding.EncodeToString([]byte(objs[len(objs)-1].Key))
 	}
 	return list, next, nil
 }
@@ -112,7 +117,7 @@ func (s *Service) readResource(ctx context.Context, idx providers.Index, uri str
 	if !ok || o.Namespace != auth.FromContext(ctx).Namespace {
 		return nil, errNoSuchFile
 	}
-	inline := s.InlineResourceBytes
+	inline := min(s.InlineResourceBytes, MaxInlineResourceBytes)
 	if inline <= 0 {
 		inline = DefaultInlineResourceBytes
 	}

@@ -178,7 +178,7 @@ func userUploadResponse(st upload.Status) schema.UserUploadResponse {
 	case upload.Staged:
 		d := st.Result.(schema.StageResponse)
 		r.Name, r.Mimetype, r.S3Key, r.Size, r.MD5 = d.Name, d.Mimetype, d.S3Key, d.Size, d.MD5
-		r.DownloadURL, r.FileExpiresAt = d.DownloadURL, d.ExpiresAt
+		r.DownloadURL, r.DownloadURLExpiresAt, r.FileExpiresAt = d.DownloadURL, d.DownloadURLExpiresAt, d.ExpiresAt
 		r.NextStep = "Put {name, mimetype, s3key} in the action's file_uploadable argument."
 	}
 	return r

@@ -105,6 +105,9 @@ func TestIndexSurvivesCrashes(t *testing.T) {
 				}
 				store := p.(*Provider)
 				defer store.Close()
+				if _, err := store.Repair(context.Background()); err != nil {
+					t.Fatal(err)
+				}
 				key := providers.ContentKey(crashRequest())
 				checkConsistent(t, store)
 				e, ok, err := store.Object(context.Background(), key)
@@ -195,6 +198,9 @@ func TestRepair(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.(*Provider).Close() })
+		if _, err := p.(*Provider).Repair(ctx); err != nil {
+			t.Fatal(err)
+		}
 		return p.(*Provider)
 	}
 	p := reopen()

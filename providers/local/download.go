@@ -35,12 +35,18 @@ func (p *Provider) DownloadURL(key, name string) (string, time.Time) {
 func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	g := grant{Method: http.MethodGet, Key: strings.TrimPrefix(r.URL.Path, p.Pattern()), Size: -1, Name: q.Get("name")}
-	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-	if err != nil || q.Get("signature") == "" {
+	// Only keys the store could hold are signed: no field of the signed
+	// text can then hold the separator.
+	if _, err := p.store.path(g.Key); err != nil {
+		fail(w, http.StatusNotFound, "NoSuchKey", "no such file")
+		return
+	}
+	exp, ok := parseExpires(q.Get("expires"))
+	if !ok || q.Get("signature") == "" {
 		fail(w, http.StatusForbidden, "AccessDenied", "the URL lacks its expires or signature parameter: download URLs come from the tools' download_url")
 		return
 	}
-	g.Expires = time.Unix(exp, 0)
+	g.Expires = exp
 	if !p.signer.valid(g, q.Get("signature")) {
 		fail(w, http.StatusForbidden, "SignatureDoesNotMatch", "the signature does not match this URL: use download_url exactly as it was returned")
 		return
@@ -80,5 +86,20 @@ func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 	if !e.Expires.IsZero() {
 		h.Set("Expires", e.Expires.UTC().Format(http.TimeFormat))
 	}
+	if strings.Contains(r.Header.Get("Range"), ",") {
+		// One range at a time, as S3 serves them: many small ranges of
+		// one file would cost more in part headers than the file.
+		r.Header.Del("Range")
+	}
 	http.ServeContent(w, r, "", e.Created, f)
+}
+
+// parseExpires reads an expires parameter as it is signed: decimal digits
+// only, so that one URL has one spelling.
+func parseExpires(s string) (time.Time, bool) {
+	if s == "" || len(s) > 12 || strings.TrimLeft(s, "0123456789") != "" {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return time.Unix(n, 0), err == nil
 }

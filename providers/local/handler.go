@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/filestage/filestage/spool"
 )
@@ -46,13 +45,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ContentMD5:  r.Header.Get("Content-MD5"),
 		Size:        -1,
 	}
-	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-	if err != nil || q.Get("signature") == "" {
+	exp, ok := parseExpires(q.Get("expires"))
+	if !ok || q.Get("signature") == "" {
 		fail(w, http.StatusForbidden, "AccessDenied", "the URL lacks its expires or signature parameter; request a new upload URL")
 		return
 	}
-	g.Expires = time.Unix(exp, 0)
+	g.Expires = exp
 	if s := q.Get("size"); s != "" {
+		var err error
 		if g.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
 			fail(w, http.StatusForbidden, "AccessDenied", "malformed size parameter")
 			return
@@ -98,7 +98,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Without a Content-Length, a short body is only seen at its end.
 		body = &sizedBody{r: body, left: g.Size}
 	}
-	_, err = p.store.put(r.Context(), Entry{Key: g.Key, Mimetype: g.ContentType}, body, want, limit)
+	_, err := p.store.put(r.Context(), Entry{Key: g.Key, Mimetype: g.ContentType}, body, want, limit)
 	switch {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)

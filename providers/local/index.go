@@ -61,7 +61,10 @@ func openIndex(path string) (*index, error) {
 	// Take the write lock when a transaction starts, so two processes
 	// never both read and then both fail to upgrade.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode())
+	// The path as a URI's, escaped: a data directory may be named with
+	// '#', '?' or '%'.
+	dsn := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	db, err := sql.Open("sqlite", dsn.String())
 	if err != nil {
 		return nil, err
 	}
@@ -118,13 +121,17 @@ ON CONFLICT (key) `+conflict,
 }
 
 // stored marks the entry of a just-linked object stored, writing it whole
-// if a failing writer of the same key dropped it meanwhile.
+// if a failing writer of the same key dropped it meanwhile. A pending
+// entry takes e's times (a presign's knew none yet); a stored one keeps its
+// creation and the later expiry.
 func (x *index) stored(ctx context.Context, e Entry) error {
 	_, err := x.db.ExecContext(ctx, `
 INSERT INTO objects (key, name, mimetype, size, md5, owner, namespace, created, expires, stored)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-ON CONFLICT (key) DO UPDATE SET size = excluded.size, created = excluded.created,
-	expires = CASE WHEN excluded.expires = 0 OR expires = 0 THEN 0 ELSE max(expires, excluded.expires) END, stored = 1`,
+ON CONFLICT (key) DO UPDATE SET size = excluded.size,
+	created = CASE WHEN stored = 1 THEN created ELSE excluded.created END,
+	expires = CASE WHEN stored = 0 THEN excluded.expires WHEN excluded.expires = 0 OR expires = 0 THEN 0 ELSE max(expires, excluded.expires) END,
+	stored = 1`,
 		e.Key, e.Name, e.Mimetype, e.Size, e.MD5, e.Owner, namespaceOf(e.Key), unix(e.Created), unix(e.Expires))
 	return err
 }
@@ -170,10 +177,15 @@ func (x *index) get(ctx context.Context, key string) (Entry, bool, error) {
 
 // list returns stored entries whose key starts with prefix, in key order,
 // after the key after ("" for the first page), at most limit of them.
-// When namespace is not nil, only entries in *namespace.
-func (x *index) list(ctx context.Context, prefix string, namespace *string, after string, limit int) ([]Entry, error) {
+// When namespace is not nil, only entries in *namespace; when liveAt is
+// not zero, only entries not expired then.
+func (x *index) list(ctx context.Context, prefix string, namespace *string, liveAt time.Time, after string, limit int) ([]Entry, error) {
 	query := `SELECT ` + columns + ` FROM objects WHERE stored = 1 AND key > ? AND substr(key, 1, ?) = ?`
 	args := []any{after, len(prefix), prefix}
+	if !liveAt.IsZero() {
+		query += ` AND (expires = 0 OR expires > ?)`
+		args = append(args, liveAt.Unix())
+	}
 	if namespace != nil {
 		query += ` AND namespace = ?`
 		args = append(args, *namespace)
@@ -203,6 +215,9 @@ func (x *index) list(ctx context.Context, prefix string, namespace *string, afte
 // When expiredAt is not zero, only an entry stored and expired at that
 // time is removed: one extended since it was listed stays.
 func (x *index) remove(ctx context.Context, key string, expiredAt time.Time, unlink func() error) (bool, error) {
+	// Once the file may be unlinked, only a commit keeps entry and
+	// object in step: a cancel must not roll the delete back.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -217,10 +232,32 @@ func (x *index) remove(ctx context.Context, key string, expiredAt time.Time, unl
 	if err != nil {
 		return false, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
 	}
 	if err := unlink(); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// forget drops key's stored entry when its object is gone: gone still
+// reports whether it is, asked with the write lock held, so that an object
+// another process links meanwhile keeps its entry.
+func (x *index) forget(ctx context.Context, key string, gone func() bool) (bool, error) {
+	tx, err := x.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if !gone() {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE key = ? AND stored = 1`, key)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
 	return true, tx.Commit()
@@ -244,10 +281,10 @@ func (x *index) expired(ctx context.Context, now time.Time, limit int) ([]string
 	return keys, rows.Err()
 }
 
-// pendingKeys returns the keys of entries still pending, created before
-// before, with their entries.
-func (x *index) pendingBefore(ctx context.Context, before time.Time) ([]Entry, error) {
-	rows, err := x.db.QueryContext(ctx, `SELECT `+columns+` FROM objects WHERE stored = 0 AND created < ?`, before.Unix())
+// pendingBefore returns up to limit entries still pending, created before
+// before.
+func (x *index) pendingBefore(ctx context.Context, before time.Time, limit int) ([]Entry, error) {
+	rows, err := x.db.QueryContext(ctx, `SELECT `+columns+` FROM objects WHERE stored = 0 AND created < ? LIMIT ?`, before.Unix(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +305,7 @@ func (x *index) pendingBefore(ctx context.Context, before time.Time) ([]Entry, e
 func (x *index) storedKeys(ctx context.Context, fn func(Entry) error) error {
 	after := ""
 	for {
-		page, err := x.list(ctx, "", nil, after, 500)
+		page, err := x.list(ctx, "", nil, time.Time{}, after, 500)
 		if err != nil {
 			return err
 		}

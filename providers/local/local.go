@@ -42,23 +42,12 @@ type Provider struct {
 }
 
 // Open is the provider's registry factory.
-func Open(ctx context.Context, s providers.Settings) (providers.Provider, error) {
-	p, err := New(s)
-	if err != nil {
-		return nil, err
-	}
-	if n, err := p.store.repair(ctx); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("repairing the index: %w", err)
-	} else if n > 0 && s.Logger != nil {
-		s.Logger.Info("index repaired from the objects", "entries", n, "data_dir", s.DataDir)
-	}
-	return p, nil
+func Open(_ context.Context, s providers.Settings) (providers.Provider, error) {
+	return providers.Opened(New(s))
 }
 
 // New opens the store in s.DataDir, creating it and its signing key on
-// first use. Unlike Open it does not repair the index: the commands that
-// only read or remove use it beside a running server.
+// first use.
 func New(s providers.Settings) (*Provider, error) {
 	if s.DataDir == "" {
 		return nil, errors.New("a data directory is required (--data-dir or FILESTAGE_DATA_DIR)")
@@ -99,10 +88,14 @@ func (p *Provider) setClock(now func() time.Time) { p.now, p.store.now = now, no
 // Close closes the index.
 func (p *Provider) Close() error { return p.store.Close() }
 
-// Run sweeps expired objects until ctx ends.
+// Run repairs the index from the objects, then sweeps expired objects
+// and abandoned pending entries until ctx ends. The server runs it; a
+// command does not walk the whole store for one file.
 func (p *Provider) Run(ctx context.Context) {
-	if p.store.retention <= 0 {
-		return
+	if n, err := p.Repair(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("the index could not be repaired from the objects; trying again at the next sweep", "err", err)
+	} else if n > 0 {
+		p.log.Info("index repaired from the objects", "entries", n)
 	}
 	t := time.NewTicker(sweepEvery(p.store.retention))
 	defer t.Stop()
@@ -119,6 +112,10 @@ func (p *Provider) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Repair brings the index in line with the objects: after a crash, or
+// with an index lost or older than the objects.
+func (p *Provider) Repair(ctx context.Context) (int, error) { return p.store.repair(ctx) }
 
 // Sweep removes the objects whose retention ended: what `filestage gc`
 // runs once.
@@ -147,7 +144,7 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 		return p.existing(req, e), nil
 	}
 	pe := entry(req, key)
-	pe.Created = p.now().Truncate(time.Second)
+	pe.Created, pe.Expires = p.now().Truncate(time.Second), p.store.expiry(p.now())
 	if err := p.store.index.pending(ctx, pe); err != nil {
 		return providers.Slot{}, fmt.Errorf("index: %w", err)
 	}
@@ -224,10 +221,13 @@ func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body 
 	if body.Temp != nil {
 		e, exists, err = p.store.keep(ctx, e, body.Temp.Keep)
 	} else {
-		e, err = p.store.put(ctx, e, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+		var stored Entry
+		stored, err = p.store.put(ctx, e, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
 		if errors.Is(err, ErrObjectExists) {
-			e, exists, err = p.store.existing(ctx, key)
+			stored, err = p.store.adopt(ctx, e)
+			exists = err == nil
 		}
+		e = stored
 	}
 	switch {
 	case err != nil:
@@ -267,6 +267,8 @@ type Query struct {
 	// Namespace, when not nil, keeps one caller's entries: those whose
 	// keys lie in *Namespace ("" for keys outside any namespace).
 	Namespace *string
+	// LiveAt, when not zero, keeps only objects not expired then.
+	LiveAt time.Time
 	// After is the last key of the previous page; "" starts at the first.
 	After string
 	// Limit caps the page; 0 means 1000.
@@ -278,12 +280,12 @@ func (p *Provider) List(ctx context.Context, q Query) ([]Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	return p.store.index.list(ctx, q.Prefix, q.Namespace, q.After, q.Limit)
+	return p.store.index.list(ctx, q.Prefix, q.Namespace, q.LiveAt, q.After, q.Limit)
 }
 
 // Objects returns a page of the stored objects in namespace.
 func (p *Provider) Objects(ctx context.Context, namespace, after string, limit int) ([]Entry, error) {
-	return p.List(ctx, Query{Namespace: &namespace, After: after, Limit: limit})
+	return p.List(ctx, Query{Namespace: &namespace, LiveAt: p.now(), After: after, Limit: limit})
 }
 
 // Object returns key's stored entry; ok is false when none is stored or

@@ -22,11 +22,18 @@ const pendingTTL = URLTTL + 10*time.Minute
 // with an index that is missing or older than the objects: an object
 // without a stored entry gets one (its pending entry's, or one rebuilt
 // from the object itself), and a stored entry without its object goes.
-// It is safe beside other processes writing to the same store: their
-// entries are pending before their objects appear.
+// It is safe beside other processes using the store: their entries are
+// pending before their objects appear, and a file they remove meanwhile
+// is skipped.
 func (s *store) repair(ctx context.Context) (fixed int, err error) {
 	err = filepath.WalkDir(s.objects, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed since it was listed
+		}
 		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, err := filepath.Rel(s.objects, p)
@@ -42,13 +49,14 @@ func (s *store) repair(ctx context.Context) (fixed int, err error) {
 			return err
 		}
 		fi, err := d.Info()
+		if !found && err == nil {
+			e, err = rebuild(p, key, fi)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
-		}
-		if !found {
-			if e, err = rebuild(p, key, fi); err != nil {
-				return err
-			}
 		}
 		e.Size, e.Created, e.Expires = fi.Size(), fi.ModTime().Truncate(time.Second), s.expiry(fi.ModTime())
 		fixed++
@@ -58,11 +66,7 @@ func (s *store) repair(ctx context.Context) (fixed int, err error) {
 		return fixed, err
 	}
 	err = s.index.storedKeys(ctx, func(e Entry) error {
-		p, err := s.path(e.Key)
-		if err == nil && taken(p) {
-			return nil
-		}
-		ok, err := s.index.remove(ctx, e.Key, time.Time{}, func() error { return nil })
+		ok, err := s.forgetIfGone(ctx, e.Key)
 		if ok {
 			fixed++
 		}
@@ -73,6 +77,15 @@ func (s *store) repair(ctx context.Context) (fixed int, err error) {
 	}
 	n, err := s.dropStalePending(ctx)
 	return fixed + n, err
+}
+
+// forgetIfGone drops key's stored entry if its object is gone.
+func (s *store) forgetIfGone(ctx context.Context, key string) (bool, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return false, err
+	}
+	return s.index.forget(ctx, key, func() bool { return !taken(p) })
 }
 
 // rebuild makes the entry of an object found without one. Its key says
@@ -91,53 +104,75 @@ func rebuild(p, key string, fi fs.FileInfo) (Entry, error) {
 // dropStalePending removes pending entries whose objects never arrived,
 // and completes those whose writer died after the object was in place.
 func (s *store) dropStalePending(ctx context.Context) (int, error) {
-	stale, err := s.index.pendingBefore(ctx, s.now().Add(-pendingTTL))
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range stale {
-		p, err := s.path(e.Key)
+	const page = 500
+	done := 0
+	for {
+		stale, err := s.index.pendingBefore(ctx, s.now().Add(-pendingTTL), page)
 		if err != nil {
-			continue
+			return done, err
 		}
-		if fi, err := os.Stat(p); err == nil {
-			e.Size, e.Created, e.Expires = fi.Size(), fi.ModTime().Truncate(time.Second), s.expiry(fi.ModTime())
-			err = s.index.stored(ctx, e)
-		} else {
-			err = s.index.abandon(ctx, e.Key)
+		for _, e := range stale {
+			p, err := s.path(e.Key)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Stat(p); err == nil {
+				e.Size, e.Created, e.Expires = fi.Size(), fi.ModTime().Truncate(time.Second), s.expiry(fi.ModTime())
+				err = s.index.stored(ctx, e)
+			} else {
+				err = s.index.abandon(ctx, e.Key)
+			}
+			if err != nil {
+				return done, err
+			}
+			done++
 		}
-		if err != nil {
-			return 0, err
+		if len(stale) < page {
+			return done, nil
 		}
 	}
-	return len(stale), nil
 }
 
 // sweep removes every object whose retention ended, with its entry, and
-// the pending entries no upload completed.
+// the pending entries no upload completed. A key that cannot be removed
+// is passed over, and reported, so that it holds no other back.
 func (s *store) sweep(ctx context.Context) (removed int, err error) {
 	now := s.now()
 	const page = 200
+	failed := map[string]error{}
 	for {
-		keys, err := s.index.expired(ctx, now, page)
+		// Failed keys come first again, as the oldest: ask past them.
+		limit := page + len(failed)
+		keys, err := s.index.expired(ctx, now, limit)
 		if err != nil {
 			return removed, err
 		}
+		progress := false
 		for _, k := range keys {
-			ok, err := s.remove(ctx, k, now)
-			if err != nil {
-				return removed, err
+			if _, ok := failed[k]; ok {
+				continue
 			}
-			if ok {
+			ok, err := s.remove(ctx, k, now)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return removed, err
+			case err != nil:
+				failed[k] = err
+			case ok:
 				removed++
 			}
+			progress = true
 		}
-		if len(keys) < page {
+		if !progress || len(keys) < limit {
 			break
 		}
 	}
 	_, err = s.dropStalePending(ctx)
-	return removed, err
+	errs := []error{err}
+	for _, e := range failed {
+		errs = append(errs, e)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // remove deletes key's object and entry; with expiredAt set, only if it
@@ -157,7 +192,11 @@ func (s *store) remove(ctx context.Context, key string, expiredAt time.Time) (bo
 }
 
 // sweepEvery is how often the server sweeps: often enough that an object
-// outlives its expiry by a small part of its retention, at most an hour.
+// outlives its expiry by a small part of its retention, at most an hour,
+// which is also how often abandoned pending entries go without retention.
 func sweepEvery(retention time.Duration) time.Duration {
+	if retention <= 0 {
+		return time.Hour
+	}
 	return min(max(retention/100, time.Minute), time.Hour)
 }

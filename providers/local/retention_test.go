@@ -3,6 +3,8 @@ package local
 import (
 	"context"
 	"crypto/md5"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -109,4 +111,48 @@ func TestPendingEntriesExpire(t *testing.T) {
 func (h *harness) has(key string) bool {
 	_, ok := h.stored(key)
 	return ok
+}
+
+// TestPresignedUploadsExpire: bytes uploaded through a presigned URL get
+// the retention the presign answer promised, and are swept after it.
+func TestPresignedUploadsExpire(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, 1<<20)
+	h.p.store.retention = 7 * 24 * time.Hour
+	start := h.clock
+	body := []byte("uploaded by the client")
+	slot := h.slot(t, body, int64(len(body)))
+	if !slot.ObjectExpiresAt.Equal(start.Add(7 * 24 * time.Hour)) {
+		t.Fatalf("presign says the file expires %v", slot.ObjectExpiresAt)
+	}
+	h.clock = start.Add(time.Minute)
+	if resp := put(t, slot.Method, slot.URL, slot.Headers, body); resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+	e, ok, err := h.p.Object(ctx, slot.Key)
+	if err != nil || !ok || e.Name != "Report.PDF" || !e.Expires.Equal(start.Add(time.Minute+7*24*time.Hour)) {
+		t.Fatalf("after the PUT: %+v %v %v", e, ok, err)
+	}
+	h.clock = e.Expires
+	if n, err := h.p.Sweep(ctx); n != 1 || err != nil || h.has(slot.Key) {
+		t.Errorf("swept %d (%v); object still there: %v", n, err, h.has(slot.Key))
+	}
+}
+
+// TestOddlyNamedDataDir: the index lives in the data directory whatever
+// its name, '#', '?' and '%' included.
+func TestOddlyNamedDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b?c%41d e")
+	p, err := New(providers.Settings{DataDir: dir, PublicURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := os.Stat(filepath.Join(dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	var timeout int
+	if err := p.store.index.db.QueryRow("PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 10000 {
+		t.Errorf("busy_timeout %d, %v", timeout, err)
+	}
 }

@@ -103,8 +103,8 @@ func (s *store) existing(ctx context.Context, key string) (Entry, bool, error) {
 	if err != nil || !ok {
 		return Entry{}, false, err
 	}
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-		_, err := s.index.remove(ctx, key, time.Time{}, func() error { return nil })
+	if !taken(path) {
+		_, err := s.forgetIfGone(ctx, key)
 		return Entry{}, false, err
 	}
 	return e, true, nil
@@ -131,13 +131,8 @@ func (s *store) keep(ctx context.Context, e Entry, link func(path string) error)
 	ctx = context.WithoutCancel(ctx)
 	switch err := link(path); {
 	case errors.Is(err, fs.ErrExist):
-		// The winner marks its entry stored; this marks it too, in case
-		// the winner was a process that died before it could.
-		if err := s.index.stored(ctx, e); err != nil {
-			return Entry{}, false, fmt.Errorf("index: %w", err)
-		}
-		e, _, err := s.index.get(ctx, e.Key)
-		return e, true, err
+		e, err := s.adopt(ctx, e)
+		return e, err == nil, err
 	case err != nil:
 		return Entry{}, false, errors.Join(err, s.index.abandon(ctx, e.Key))
 	}
@@ -148,6 +143,20 @@ func (s *store) keep(ctx context.Context, e Entry, link func(path string) error)
 	}
 	s.step("stored")
 	return e, false, nil
+}
+
+// adopt returns the entry of the object another write of e's key put in
+// place. That writer marks its entry stored; this marks it too, in case it
+// was a process that died before it could.
+func (s *store) adopt(ctx context.Context, e Entry) (Entry, error) {
+	if err := s.index.stored(ctx, e); err != nil {
+		return Entry{}, fmt.Errorf("index: %w", err)
+	}
+	stored, ok, err := s.index.get(ctx, e.Key)
+	if err == nil && !ok {
+		err = errors.New("the object was removed while these bytes were being stored; nothing was stored: try again")
+	}
+	return stored, err
 }
 
 // budgetWait is how long an upload waits for spool room before it is
