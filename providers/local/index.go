@@ -68,6 +68,12 @@ func openIndex(path string) (*index, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One connection: SQLite takes writes in turn anyway, each statement
+	// here is short, and SQLite keeps the files of a closed connection
+	// open while another holds locks on them, so a pool would leave a
+	// burst's files open. Nothing here uses the index while it holds the
+	// connection (rows are read whole first), so nothing waits on itself.
+	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schemaSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index %s: %w", path, err)
@@ -192,6 +198,11 @@ func (x *index) list(ctx context.Context, prefix string, namespace *string, live
 	}
 	query += ` ORDER BY key LIMIT ?`
 	args = append(args, limit)
+	return x.entries(ctx, query, args...)
+}
+
+// entries runs a query of entries' columns.
+func (x *index) entries(ctx context.Context, query string, args ...any) ([]Entry, error) {
 	rows, err := x.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -284,20 +295,7 @@ func (x *index) expired(ctx context.Context, now time.Time, limit int) ([]string
 // pendingBefore returns up to limit entries still pending, created before
 // before.
 func (x *index) pendingBefore(ctx context.Context, before time.Time, limit int) ([]Entry, error) {
-	rows, err := x.db.QueryContext(ctx, `SELECT `+columns+` FROM objects WHERE stored = 0 AND created < ? LIMIT ?`, before.Unix(), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return x.entries(ctx, `SELECT `+columns+` FROM objects WHERE stored = 0 AND created < ? LIMIT ?`, before.Unix(), limit)
 }
 
 // storedKeys calls fn with every stored key, in key order, a page at a

@@ -93,7 +93,7 @@ func (p *Provider) Close() error { return p.store.Close() }
 // command does not walk the whole store for one file.
 func (p *Provider) Run(ctx context.Context) {
 	if n, err := p.Repair(ctx); err != nil && ctx.Err() == nil {
-		p.log.Warn("the index could not be repaired from the objects; trying again at the next sweep", "err", err)
+		p.log.Warn("the index could not be repaired from the objects; files without an entry are not served or listed until the next start", "err", err)
 	} else if n > 0 {
 		p.log.Info("index repaired from the objects", "entries", n)
 	}
