@@ -188,7 +188,8 @@ func TestStageManyClientLimits(t *testing.T) {
 // TestTypeScriptStageMany: the official TypeScript MCP SDK (which checks
 // structuredContent against the tool's output schema) calls
 // stage_connector_files with a good and a bad source over stdio,
-// streamable HTTP and SSE (interop/ts/stagemany.mjs).
+// streamable HTTP and SSE, and reads a staged file back through its link
+// and as a resource (interop/ts/stagemany.mjs).
 func TestTypeScriptStageMany(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs node")
