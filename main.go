@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stdout, "%s\n\nThe token above is shown once: give it to %s. filestage keeps only its hash.\nAdd this line to the tokens file (--tokens-file), then send filestage SIGHUP:\n\n%s\n", token, cfg.TokenName, line)
 		return 0
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(stderr, cfg)
 	if cfg.Command == config.CmdLs || cfg.Command == config.CmdRm || cfg.Command == config.CmdGC {
 		if err := storeCommand(ctx, cfg, stdout, stderr, log); err != nil {
 			if !errors.Is(err, cli.ErrFailed) {
@@ -325,4 +325,13 @@ func storeCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 	default:
 		return cli.GC(ctx, store, stdout)
 	}
+}
+
+// newLogger writes cfg's level and format to w.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -58,6 +58,8 @@ type Config struct {
 	AllowedOrigins   []string
 	FetchTimeout     time.Duration
 	LogLevel         slog.Level
+	// LogFormat is text (logfmt) or json.
+	LogFormat string
 	// FileRoots are the directories file:// sources may be read below.
 	FileRoots      []string
 	MaxInlineBytes int64
@@ -155,6 +157,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		Retention:      DefaultRetention,
 		DownloadURLTTL: time.Hour,
 		LogLevel:       slog.LevelInfo,
+		LogFormat:      "text",
 		ScopeStage:     "files:stage",
 		ScopePresign:   "files:presign",
 	}
@@ -406,6 +409,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"retention", "FILESTAGE_RETENTION", "how long the local store keeps a file after it was last staged, e.g. 7d or 36h; 0 keeps files for ever", (*durationValue)(&c.Retention)},
 		{"download-url-ttl", "FILESTAGE_DOWNLOAD_URL_TTL", "how long a download_url works (local and s3)", (*durationValue)(&c.DownloadURLTTL)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
+		{"log-format", "FILESTAGE_LOG_FORMAT", "text (key=value) or json (one object per line)", (*stringValue)(&c.LogFormat)},
 	}
 }
 
@@ -476,6 +480,9 @@ func (c *Config) validate() error {
 	}
 	if !validScope(c.ScopeStage) || !validScope(c.ScopePresign) {
 		return fmt.Errorf("--scope-stage and --scope-presign: a scope is printable ASCII without spaces, quotes or backslashes")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
 	if c.UploadLinkTTL <= 0 {
 		return fmt.Errorf("--upload-link-ttl must be positive")

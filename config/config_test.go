@@ -76,6 +76,7 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID": "filestage", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET": "s\n",
 			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60", "FILESTAGE_CLIENT_MAX_SESSIONS": "7",
 			"FILESTAGE_RETENTION": "30d", "FILESTAGE_DOWNLOAD_URL_TTL": "15m",
+			"FILESTAGE_LOG_FORMAT": "json",
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
@@ -85,7 +86,7 @@ func TestParse(t *testing.T) {
 				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
 				OAuthIntrospectionClientID: "filestage", OAuthIntrospectionClientSecret: "s",
 				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7, UploadLinkTTL: 30 * time.Minute,
-				Retention: 30 * 24 * time.Hour, DownloadURLTTL: 15 * time.Minute}
+				Retention: 30 * 24 * time.Hour, DownloadURLTTL: 15 * time.Minute, LogFormat: "json"}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)
 			}
@@ -166,6 +167,7 @@ func TestParseErrors(t *testing.T) {
 		{"negative retention", []string{"--retention", "-1h"}, nil, "--retention"},
 		{"retention in weeks", []string{"--retention", "2w"}, nil, "7d"},
 		{"fractional days", []string{"--retention", "1.5d"}, nil, "7d"},
+		{"unknown log format", []string{"--log-format", "xml"}, nil, "want text or json"},
 		{"zero download TTL", []string{"--download-url-ttl", "0"}, nil, "--download-url-ttl"},
 		{"rm without keys", []string{"rm"}, nil, "filestage rm KEY"},
 		{"ls with an argument", []string{"ls", "gmail/"}, nil, "unexpected argument"},
