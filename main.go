@@ -40,9 +40,6 @@ import (
 	"github.com/filestage/filestage/upload"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "filestage: %v\nRun 'filestage --help' for usage.\n", err)
 		return 2
 	case cfg.Command == config.CmdVersion:
-		fmt.Fprintln(stdout, "filestage", version)
+		fmt.Fprintln(stdout, "filestage", thisVersion())
 		return 0
 	case cfg.Command == config.CmdTokenNew:
 		token, line, err := auth.NewToken(cfg.TokenName, cfg.TokenScopes)
@@ -330,8 +327,9 @@ func storeCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 // newLogger writes cfg's level and format to w.
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(transport.LogHandler(h))
 }

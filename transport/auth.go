@@ -34,6 +34,7 @@ type resourceMetadata struct {
 func (h *HTTP) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.auth == nil {
+			noteClient(r.Context(), auth.Local().Name)
 			next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Local())))
 			return
 		}
@@ -65,6 +66,7 @@ func (h *HTTP) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		r.Header.Del("Authorization")
+		noteClient(r.Context(), p.Name)
 		ctx, cancel := context.WithCancel(auth.NewContext(r.Context(), p))
 		defer cancel()
 		defer context.AfterFunc(p.Revoked(), cancel)()

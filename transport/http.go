@@ -307,7 +307,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		o.rate = bodyRate{grace: bodyGrace, min: MinBodyRate, credit: maxBodyCredit}
 	}
 	srv := &http.Server{
-		Handler:           bounded(h, o.rate, refused),
+		Handler:           accessLog(log, bounded(h, o.rate, refused)),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Idle keep-alive connections are not held forever. No Read or
 		// WriteTimeout: they would cut long uploads and SSE streams;

@@ -1,0 +1,158 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// access is what one HTTP request's access line says beyond the request
+// itself: its id, shared by every log line of the request, and who called,
+// which only the authentication knows.
+type access struct {
+	id     string
+	client string
+}
+
+type accessKey struct{}
+
+// RequestID is the id of the HTTP request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	if a, _ := ctx.Value(accessKey{}).(*access); a != nil {
+		return a.id
+	}
+	return ""
+}
+
+// noteClient records who called, for the access line.
+func noteClient(ctx context.Context, name string) {
+	if a, _ := ctx.Value(accessKey{}).(*access); a != nil {
+		a.client = name
+	}
+}
+
+// HeaderRequestID carries the request id in each answer, so that a client
+// reporting a problem can name the lines it caused.
+const HeaderRequestID = "X-Request-Id"
+
+// accessLog writes one line per request when it ends: method, path
+// without its query (signatures and session ids live there), status,
+// bytes, duration, client and remote address. Refusals are warnings;
+// health checks, which a load balancer sends every few seconds, are debug.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		a := &access{id: newRequestID()}
+		w.Header().Set(HeaderRequestID, a.id)
+		rec := &accessRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessKey{}, a)))
+		if rec.status == 0 {
+			rec.status = http.StatusOK // net/http's answer to a handler that wrote nothing
+		}
+		level := slog.LevelInfo
+		switch {
+		case rec.status >= 400:
+			level = slog.LevelWarn
+		case r.URL.Path == PathHealth:
+			level = slog.LevelDebug
+		}
+		if !log.Enabled(r.Context(), level) {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", a.id),
+			slog.String("method", r.Method),
+			slog.String("path", logPath(r.URL.Path)),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start).Round(time.Microsecond)),
+			slog.String("client", a.client),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if rec.status >= 400 {
+			attrs = append(attrs, slog.String("reason", reasonFor(rec.status)))
+		}
+		// The request id is an attribute here already: the handler that
+		// adds it from the context must not add it twice.
+		log.LogAttrs(context.Background(), level, "http", attrs...)
+	})
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logPath is a path as the log may show it: the ids of upload links,
+// which are their capability, are left out.
+func logPath(p string) string {
+	const tus, page, assets = "/u/tus/", "/u/", "/u/assets/"
+	switch {
+	case strings.HasPrefix(p, assets):
+		return p
+	case strings.HasPrefix(p, tus):
+		return tus + "{id}"
+	case strings.HasPrefix(p, page):
+		return page + "{id}"
+	}
+	return p
+}
+
+// accessRecorder notes an answer's status and size for the access line.
+type accessRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *accessRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *accessRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush serves streams (SSE, streamable HTTP) that look for a Flusher.
+func (r *accessRecorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *accessRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// LogHandler adds the request id of a record's context to every record,
+// so that the tools' lines name the request they served.
+func LogHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
