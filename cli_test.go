@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -81,6 +82,9 @@ func TestCommands(t *testing.T) {
 		}
 		if out.Type != "new" || out.FileUploadable.Name != "chart.png" || out.FileUploadable.Mimetype != "image/png" || !strings.Contains(out.NewPresignedURL, fmt.Sprintf("size=%d", len(body))) {
 			t.Fatalf("got %+v", out)
+		}
+		if stderr != "" || out.Note != "" {
+			t.Errorf("a server answers at the URL, yet stderr %q, note %q", stderr, out.Note)
 		}
 		req, _ := http.NewRequest(out.Method, out.NewPresignedURL, bytes.NewReader(body))
 		for k, v := range out.Headers {
@@ -171,5 +175,44 @@ func TestProgressBarClamps(t *testing.T) {
 	cli.Bar(&b)(300, 200, "reading")
 	if !strings.Contains(b.String(), "] 100%") {
 		t.Errorf("got %q", b.String())
+	}
+}
+
+// TestPresignWhereNothingListens: the presign command prints the URL, and
+// says on stderr what to start, when nothing answers where it points.
+func TestPresignWhereNothingListens(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	file := filepath.Join(t.TempDir(), "a.txt")
+	os.WriteFile(file, []byte("hello"), 0o644)
+	env := map[string]string{"FILESTAGE_DATA_DIR": t.TempDir(), "FILESTAGE_PUBLIC_URL": "http://" + addr}
+	stdout, stderr, code := command(t, env, "presign", file, "--toolkit-slug", "slack", "--tool-slug", "SLACK_UPLOAD_FILE")
+	var out schema.PresignResponse
+	if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || !strings.HasPrefix(out.NewPresignedURL, "http://"+addr+"/files/") {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	want := "filestage: nothing answers at http://" + addr + ", where this URL points: the upload fails until a filestage on the same data directory listens there:\n  filestage serve --transport http --listen " + addr + " (with this --data-dir)\n"
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+}
+
+// TestPresignOverStdioSaysTheURLEndsWithTheProcess: over stdio the upload
+// URL is this process's; over HTTP it is the server's and needs no note.
+func TestPresignOverStdioSaysTheURLEndsWithTheProcess(t *testing.T) {
+	args := map[string]any{"toolkit_slug": "slack", "tool_slug": "SLACK_UPLOAD_FILE", "filename": "a.txt", "mimetype": "text/plain", "md5": md5hex([]byte("hi"))}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := start(t, nil, tr.args...)
+			c := tr.connect(t, s, tr.versions[0])
+			out := decode[schema.PresignResponse](t, call(t, c, "request_presigned_upload", args))
+			if stdio := tr.name == "stdio"; stdio != strings.Contains(out.Note, "upload before it exits") {
+				t.Errorf("note %q", out.Note)
+			}
+		})
 	}
 }

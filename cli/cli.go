@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/tools"
@@ -30,11 +32,38 @@ func Stage(ctx context.Context, svc *tools.Service, in schema.StageRequest, stdo
 
 // Presign hashes the file at fileURL and prints the
 // request_presigned_upload answer for it.
+//
+// A URL this process cannot serve itself (the local store's, at
+// --public-url or --listen) is only good if a server answers there: when
+// nothing does, stderr says what to start.
 func Presign(ctx context.Context, svc *tools.Service, fileURL string, in schema.PresignRequest, stdout, stderr io.Writer) error {
 	ctx, endBar := withBar(ctx, stderr)
 	out, err := svc.PresignFile(ctx, fileURL, in)
 	endBar()
-	return answer(out, err, stdout, stderr)
+	if err := answer(out, err, stdout, stderr); err != nil {
+		return err
+	}
+	if svc.ServedHere != "" && strings.HasPrefix(out.NewPresignedURL, svc.ServedHere) && !answers(ctx, svc.ServedHere) {
+		fmt.Fprintf(stderr, "filestage: nothing answers at %s, where this URL points: the upload fails until a filestage on the same data directory listens there:\n  filestage serve --transport http --listen %s (with this --data-dir)\n",
+			svc.ServedHere, strings.TrimPrefix(svc.ServedHere, "http://"))
+	}
+	return nil
+}
+
+// answers reports whether an HTTP server answers at base.
+func answers(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, base+"/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
 
 func answer(out any, err error, stdout, stderr io.Writer) error {

@@ -112,6 +112,7 @@ type PresignResponse struct {
 	Headers              map[string]string `json:"headers" jsonschema_description:"Send exactly these headers with the upload; the storage refuses others."`
 	ExpiresAt            *time.Time        `json:"expires_at,omitempty" jsonschema_description:"When the URL stops working; absent when there is no URL."`
 	FileUploadable       Descriptor        `json:"file_uploadable" jsonschema_description:"The descriptor to put in the action's file_uploadable argument once uploaded."`
+	Note                 string            `json:"note,omitempty" jsonschema_description:"What else to know about the URL, e.g. that it works only while this filestage process runs."`
 	FileID               string            `json:"file_id,omitempty" jsonschema_description:"The platform's own handle for the file, where it has one besides key (Quant's fileId); not part of the descriptor."`
 	DownloadURL          string            `json:"download_url,omitempty" jsonschema:"format=uri" jsonschema_description:"A signed URL that reads the file back (GET) once uploaded, until download_url_expires_at."`
 	DownloadURLExpiresAt *time.Time        `json:"download_url_expires_at,omitempty" jsonschema_description:"When download_url stops working."`

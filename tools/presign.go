@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -71,6 +72,10 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 	if err != nil {
 		return schema.PresignResponse{}, storageError("requesting an upload slot", err)
 	}
+	var note string
+	if s.URLsEndWithProcess && slot.URL != "" && s.ServedHere != "" && strings.HasPrefix(slot.URL, s.ServedHere) {
+		note = "This URL is served by the filestage process answering this call (over stdio, on a port of its own): upload before it exits, or the upload fails; expires_at assumes it keeps running."
+	}
 	s.Logger.InfoContext(ctx, "presigned", "client", p.Name, "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
 	return schema.PresignResponse{
 		ID:                   slot.ID,
@@ -84,6 +89,7 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 		DownloadURL:          slot.DownloadURL,
 		DownloadURLExpiresAt: timePtr(slot.DownloadExpiresAt),
 		FileExpiresAt:        timePtr(slot.ObjectExpiresAt),
+		Note:                 note,
 		FileUploadable:       schema.Descriptor{Name: req.Filename, Mimetype: req.Mimetype, S3Key: slot.Key},
 		FileID:               slot.FileID,
 	}, nil

@@ -44,6 +44,13 @@ type Service struct {
 	// Uploads serve request_user_upload; nil turns the user upload tools
 	// off.
 	Uploads *upload.Manager
+	// ServedHere, when set, is the base URL of the upload URLs a
+	// filestage process serves itself (the local store's): the presign
+	// command checks that something answers there.
+	ServedHere string
+	// URLsEndWithProcess says this process alone serves those URLs (over
+	// stdio, on a port of its own): presign answers say so.
+	URLsEndWithProcess bool
 	// InlineResourceBytes is the largest staged file resources/read
 	// returns as bytes; 0 means DefaultInlineResourceBytes.
 	InlineResourceBytes int64

@@ -377,7 +377,7 @@ func TestToolSchemasMirrorTheDocs(t *testing.T) {
 			// expires_at is filestage's own, and absent when there is no URL.
 			[]string{"id", "key", "new_presigned_url", "type", "metadata", "method", "headers", "file_uploadable"},
 			[]string{"id", "key", "new_presigned_url", "type", "metadata", "method", "headers", "expires_at", "file_uploadable",
-				"file_id", "download_url", "download_url_expires_at", "file_expires_at"}},
+				"file_id", "download_url", "download_url_expires_at", "file_expires_at", "note"}},
 	}
 	for _, tt := range tests {
 		o := read(tt.schema)
