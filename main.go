@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/spool"
+	"github.com/filestage/filestage/telemetry"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
 	"github.com/filestage/filestage/upload"
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch err := serve(ctx, cfg, stdin, stdout, stderr, getenv, log, ready); {
 	case errors.Is(err, cli.ErrFailed):
 		return 1
-	case err != nil && cfg.Command != config.CmdServe:
+	case err != nil && (cfg.Command != config.CmdServe || errors.As(err, new(startError))):
 		fmt.Fprintf(stderr, "filestage: %v\n", err)
 		return 1
 	case err != nil:
@@ -91,7 +93,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, log *slog.Logger, ready func(net.Addr)) error {
+func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, log *slog.Logger, ready func(net.Addr)) (err error) {
+	// A failure before serving begins is the operator's to fix: run
+	// prints it as one plain line, not as a log record.
+	serving := false
+	defer func() {
+		if err != nil && !serving {
+			err = startError{err}
+		}
+	}()
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	ver := thisVersion()
+	// "(devel)" is no token for a User-Agent.
+	short := strings.Trim(ver.version, "()")
 	// A command serves nothing: its upload links name the HTTP server a
 	// filestage on the same data directory runs.
 	var ln net.Listener
@@ -99,7 +115,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if cfg.Command == config.CmdServe {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return err
+			return listenError(cfg.Listen, err)
 		}
 		defer ln.Close()
 		if publicURL == "" {
@@ -111,7 +127,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 
 	spoolDir := filepath.Join(cfg.DataDir, "tmp")
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
-		return err
+		return dataDirError(cfg.DataDir, err)
 	}
 	if n, _ := spool.Sweep(spoolDir, 24*time.Hour); n > 0 {
 		log.Info("removed temporary files a crash left behind", "count", n, "dir", spoolDir)
@@ -124,6 +140,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		}
 	}
 	spoolBudget := spool.NewBudget(budget)
+	metrics := newMetrics(cfg, spoolBudget)
 
 	registry := providers.NewRegistry()
 	registry.Register(local.Name, local.Open)
@@ -132,9 +149,12 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	registry.Register(alloy.Name, alloy.Open)
 	registry.Register(recoup.Name, recoup.Open)
 	registry.Register(quant.Name, quant.Open)
+	if !slices.Contains(registry.Names(), cfg.Provider) {
+		return fmt.Errorf("--provider %q is not a provider: choose one of %s", cfg.Provider, strings.Join(registry.Names(), ", "))
+	}
 	provider, err := registry.Open(ctx, cfg.Provider, providers.Settings{
 		DataDir: cfg.DataDir, PublicURL: publicURL, MaxBytes: cfg.MaxBytes, Getenv: getenv, Logger: log,
-		HTTP: providers.NewClient("filestage/" + version), Spool: spoolBudget,
+		HTTP: countAttempts(providers.NewClient("filestage/"+short), metrics), Spool: spoolBudget,
 		Retention: cfg.Retention, DownloadTTL: cfg.DownloadURLTTL,
 	})
 	if err != nil {
@@ -151,7 +171,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		defer func() { stop(); <-done }()
 	}
 	sources, err := source.New(source.Options{
-		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + version,
+		AllowPrivate: cfg.AllowPrivateURLs, MaxBytes: cfg.MaxBytes, Timeout: cfg.FetchTimeout, UserAgent: "filestage/" + short,
 		FileRoots: cfg.FileRoots, MaxInlineBytes: cfg.MaxInlineBytes, DenyCIDRs: cfg.DenyCIDRs,
 		// The signing key, the objects and other calls' spools.
 		DenyDirs: []string{cfg.DataDir},
@@ -185,7 +205,14 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	svc := &tools.Service{Provider: provider, Sources: sources, SpoolDir: spoolDir, MaxBytes: cfg.MaxBytes, Logger: log,
 		Stages: tools.NewSlots(stages), Spool: spoolBudget, Scopes: toolScopes, InlineResourceBytes: cfg.MaxInlineBytes,
 		Callers: tools.NewCallers(auth.Limits{Stages: clientStages, CallsPerMinute: cfg.ClientCallsPerMinute})}
+	svc.Metrics = metrics
 
+	if _, ok := provider.(providers.Handler); ok {
+		// Its upload URLs are this server's, or, for a command, another
+		// filestage's on the same data directory.
+		svc.ServedHere = strings.TrimSuffix(publicURL, "/")
+		svc.URLsEndWithProcess = cfg.Command == config.CmdServe && cfg.Transport == config.TransportStdio
+	}
 	if cfg.Command == config.CmdServe {
 		// The person's own files arrive through pages on this server.
 		uploads, err := upload.New(upload.Options{Dir: filepath.Join(cfg.DataDir, "uploads"), PublicURL: publicURL, TTL: cfg.UploadLinkTTL,
@@ -204,8 +231,27 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		return cli.Presign(ctx, svc, cfg.Source, schema.PresignRequest{ToolkitSlug: cfg.ToolkitSlug, ToolSlug: cfg.ToolSlug, Filename: cfg.Filename, Mimetype: cfg.Mimetype}, stdout, stderr)
 	}
 
+	// Traces go where the standard OTEL_* variables say; none unless set.
+	tp, stopTraces, err := telemetry.TracesFromEnv(ctx, getenv, short)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTraces(fctx); err != nil {
+			log.Warn("spans not exported at exit", "err", err)
+		}
+	}()
 	drain := transport.NewDrain()
-	mcpServer := tools.NewServer(version, svc, server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks()))
+	mcpServer := tools.NewServer(short, svc, append([]server.ServerOption{server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks())},
+		telemetry.ServerOptions(tp)...)...)
+	metrics.Instrument(mcpServer)
+	stopMetrics, err := serveMetrics(ctx, cfg, metrics, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	routes := map[string]http.Handler{}
 	if svc.Uploads != nil {
@@ -215,10 +261,11 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if h, ok := provider.(providers.Handler); ok {
 		routes[h.Pattern()] = h
 	}
+	serving = true
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	log.Info("filestage started", "version", version, "transport", cfg.Transport, "provider", cfg.Provider,
+	log.Info("filestage started", "version", ver.String(), "transport", cfg.Transport, "provider", cfg.Provider,
 		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs,
 		"file_roots", sources.Roots(), "max_concurrent_stages", stages, "spool_budget", budget)
 
@@ -231,7 +278,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		defer stop()
 		done := make(chan error, 1)
 		go func() {
-			done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections})
+			done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections, Metrics: metrics})
 		}()
 		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, log)
 		stop()
@@ -252,8 +299,65 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		MaxSessions: cfg.MaxSessions, MaxClientSessions: clientSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
+		Metrics:      metrics, MetricsHandler: mainMetrics(cfg, metrics),
 	})
-	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log})
+	metrics.WatchSessions(h.Sessions)
+	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log, Metrics: metrics})
+}
+
+// startError is a failure before serving began.
+type startError struct{ error }
+
+func (e startError) Unwrap() error { return e.error }
+
+// prepareDataDir makes sure filestage can write in the data directory
+// before anything else does, so that a problem names --data-dir rather
+// than a file deep inside: it creates the directory (config refused a
+// --data-dir whose parent is missing, so only its last element; the
+// default's whole path) and a probe file.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return dataDirError(dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-")
+	if err != nil {
+		return dataDirError(dir, err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return dataDirError(dir, err)
+	}
+	return nil
+}
+
+// dataDirError says what filestage could not do in the data directory dir
+// and which setting changes it.
+func dataDirError(dir string, err error) error {
+	what := "cannot use it"
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Op == "mkdir" && errors.Is(pe.Err, syscall.ENOTDIR):
+			what, err = pe.Path+" is not a folder", nil
+		case pe.Op == "mkdir":
+			what, err = "cannot create "+pe.Path, pe.Err
+		case pe.Op == "open":
+			what, err = "cannot write in "+filepath.Dir(pe.Path), pe.Err
+		}
+	}
+	if err != nil {
+		what += ": " + err.Error()
+	}
+	return fmt.Errorf("--data-dir %s: %s; choose a writable folder with --data-dir or FILESTAGE_DATA_DIR", dir, what)
+}
+
+// listenError names --listen in place of the socket call that failed.
+func listenError(addr string, err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return fmt.Errorf("--listen %s: %v; choose another address with --listen or FILESTAGE_LISTEN", addr, err)
 }
 
 // authenticator is the authentication cfg asks for, or nil for none, and

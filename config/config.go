@@ -60,6 +60,9 @@ type Config struct {
 	LogLevel         slog.Level
 	// LogFormat is text (logfmt) or json.
 	LogFormat string
+	// MetricsListen, when set, serves /metrics there, without
+	// authentication, instead of on the main listener.
+	MetricsListen string
 	// FileRoots are the directories file:// sources may be read below.
 	FileRoots      []string
 	MaxInlineBytes int64
@@ -169,7 +172,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			// A command's output is its answer; the log only says what
 			// went wrong, unless asked for more.
 			c.Command, c.LogLevel, args = args[0], slog.LevelWarn, args[1:]
-		case CmdVersion:
+		case CmdVersion, "--version", "-version":
 			c.Command = CmdVersion
 			return c, nil
 		case "token":
@@ -240,13 +243,13 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	case len(positional) > 0:
 		return c, fmt.Errorf("unexpected argument %q", positional[0])
 	}
-	if c.DataDir == "" {
-		c.DataDir = defaultDataDir(getenv)
-	}
 	// A token read from a secrets file often ends in a newline.
 	c.AuthToken = strings.TrimSpace(c.AuthToken)
 	c.OAuthIntrospectionClientSecret = strings.TrimSpace(c.OAuthIntrospectionClientSecret)
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	return c, c.resolveDataDir(runtime.GOOS, getenv)
 }
 
 // tokenNew reads token new NAME [--scopes A,B].
@@ -410,6 +413,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"download-url-ttl", "FILESTAGE_DOWNLOAD_URL_TTL", "how long a download_url works (local and s3)", (*durationValue)(&c.DownloadURLTTL)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 		{"log-format", "FILESTAGE_LOG_FORMAT", "text (key=value) or json (one object per line)", (*stringValue)(&c.LogFormat)},
+		{"metrics-listen", "FILESTAGE_METRICS_LISTEN", "serve Prometheus metrics at /metrics on this address of their own, without authentication (default: http serves them on --listen, behind its authentication; stdio serves none)", (*stringValue)(&c.MetricsListen)},
 	}
 }
 
@@ -484,6 +488,14 @@ func (c *Config) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
+			return fmt.Errorf("--metrics-listen %q: want host:port, e.g. 127.0.0.1:9090", c.MetricsListen)
+		}
+		if c.MetricsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			return fmt.Errorf("--metrics-listen %s is --listen's address: give the metrics a port of their own, or leave --metrics-listen out to serve them on --listen", c.MetricsListen)
+		}
+	}
 	if c.UploadLinkTTL <= 0 {
 		return fmt.Errorf("--upload-link-ttl must be positive")
 	}
@@ -517,19 +529,64 @@ func IsLoopback(hostport string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-func defaultDataDir(getenv func(string) string) string {
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "filestage")
+// resolveDataDir defaults the data directory for goos, makes it absolute
+// (a desktop client's working directory is anyone's guess), and refuses a
+// --data-dir whose parent is missing: a typo is not created with all its
+// parents. Only the data directory itself is created, at start.
+func (c *Config) resolveDataDir(goos string, getenv func(string) string) error {
+	given := c.DataDir
+	if given == "" {
+		d, err := defaultDataDir(goos, getenv)
+		if err != nil {
+			return err
+		}
+		c.DataDir = d
 	}
-	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
-		if home := getenv("HOME"); home != "" {
-			return filepath.Join(home, ".local", "share", "filestage")
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("--data-dir %q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	if given == "" {
+		return nil // the default's folders are created as needed
+	}
+	parent := filepath.Dir(abs)
+	if _, err := os.Stat(parent); errors.Is(err, fs.ErrNotExist) {
+		hint := ""
+		if strings.HasPrefix(given, "~") {
+			hint = " (only a shell expands ~: write the whole path)"
+		}
+		return fmt.Errorf("--data-dir %s: %s does not exist%s; create it first, or choose another folder with --data-dir or FILESTAGE_DATA_DIR", abs, parent, hint)
+	}
+	return nil
+}
+
+// defaultDataDir is the data directory when none is given: in
+// $XDG_DATA_HOME, else where goos keeps an application's data (as
+// os.UserConfigDir says for darwin and windows). With no such variable set
+// it is an error, not a shared temporary directory, which would hold the
+// signing key.
+func defaultDataDir(goos string, getenv func(string) string) (string, error) {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "filestage"), nil
+	}
+	home, unset := getenv("HOME"), "HOME"
+	switch goos {
+	case "windows":
+		if d := getenv("AppData"); d != "" {
+			return filepath.Join(d, "filestage"), nil
+		}
+		unset = "AppData"
+	case "darwin":
+		if home != "" {
+			return filepath.Join(home, "Library", "Application Support", "filestage"), nil
+		}
+	default:
+		if home != "" {
+			return filepath.Join(home, ".local", "share", "filestage"), nil
 		}
 	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "filestage")
-	}
-	return filepath.Join(os.TempDir(), "filestage")
+	return "", fmt.Errorf("no data directory: %s and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR", unset)
 }
 
 // Usage is the help text.
@@ -551,7 +608,7 @@ Usage:
                                  list the files the local store holds
   filestage rm KEY...            remove files from the local store
   filestage gc                   remove the local store's expired files now
-  filestage version              print the version
+  filestage version, --version   print the version and the build's VCS revision
   filestage --help               print this help
 
 Example:

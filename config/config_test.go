@@ -12,7 +12,16 @@ import (
 	"time"
 )
 
-func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+// env is kv as the environment, with HOME set as on a user's machine
+// unless kv says otherwise (HOME: "" unsets it).
+func env(kv map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := kv[k]; ok || k != "HOME" {
+			return v
+		}
+		return "/home/u"
+	}
+}
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -113,6 +122,11 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{"version", []string{"version"}, nil, func(t *testing.T, c Config) {
+			if c.Command != CmdVersion {
+				t.Errorf("command %s", c.Command)
+			}
+		}},
+		{"--version", []string{"--version"}, nil, func(t *testing.T, c Config) {
 			if c.Command != CmdVersion {
 				t.Errorf("command %s", c.Command)
 			}
@@ -263,5 +277,94 @@ func TestCommands(t *testing.T) {
 	// A command serves nothing: no token is needed whatever the listener.
 	if _, err := Parse([]string{"stage", file, "--transport", "http", "--listen", "0.0.0.0:1"}, env(nil)); err != nil {
 		t.Errorf("stage with a public listener setting: %v", err)
+	}
+}
+
+// TestDataDir: the data directory is absolute, a --data-dir whose parent
+// is missing is refused (a typo is not created with all its parents), and
+// with no HOME (or AppData) nor XDG_DATA_HOME there is no default rather
+// than a shared temporary directory. $TMP and $WD stand for a temporary
+// directory and the working directory.
+func TestDataDir(t *testing.T) {
+	tmp := t.TempDir()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expand := func(s string) string { return strings.NewReplacer("$TMP", tmp, "$WD", wd).Replace(s) }
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{"absolute, parent exists", []string{"--data-dir", "$TMP/data"}, nil, "$TMP/data", ""},
+		{"relative flag", []string{"--data-dir", "data"}, nil, "$WD/data", ""},
+		{"relative variable", nil, map[string]string{"FILESTAGE_DATA_DIR": "./x/../data"}, "$WD/data", ""},
+		{"relative XDG_DATA_HOME", nil, map[string]string{"XDG_DATA_HOME": "share"}, "$WD/share/filestage", ""},
+		{"the default's folders need not exist", nil, map[string]string{"HOME": "$TMP/nobody"}, "$TMP/nobody/.local/share/filestage", ""},
+		{"missing parent", []string{"--data-dir", "$TMP/missing/data"}, nil, "",
+			"--data-dir $TMP/missing/data: $TMP/missing does not exist; create it first, or choose another folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"missing parent from the environment", nil, map[string]string{"FILESTAGE_DATA_DIR": "$TMP/a/b/c"}, "",
+			"--data-dir $TMP/a/b/c: $TMP/a/b does not exist; create it first, or choose another folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"unexpanded ~", []string{"--data-dir", "~/filestage"}, nil, "",
+			"--data-dir $WD/~/filestage: $WD/~ does not exist (only a shell expands ~: write the whole path); create it first, or choose another folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"HOME and XDG_DATA_HOME unset", nil, map[string]string{"HOME": ""}, "",
+			"no data directory: HOME and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"HOME unset, a command", []string{"ls"}, map[string]string{"HOME": ""}, "",
+			"no data directory: HOME and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"HOME unset, --data-dir given", []string{"--data-dir", "$TMP/data"}, map[string]string{"HOME": ""}, "$TMP/data", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := slices.Clone(tt.args)
+			for i := range args {
+				args[i] = expand(args[i])
+			}
+			kv := map[string]string{}
+			for k, v := range tt.env {
+				kv[k] = expand(v)
+			}
+			c, err := Parse(args, env(kv))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != expand(tt.wantErr) {
+					t.Errorf("error\n got %v\nwant %s", err, expand(tt.wantErr))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DataDir != expand(tt.want) {
+				t.Errorf("data dir %s, want %s", c.DataDir, expand(tt.want))
+			}
+		})
+	}
+}
+
+// TestDefaultDataDir: where each OS keeps the data directory by default.
+func TestDefaultDataDir(t *testing.T) {
+	tests := []struct {
+		goos    string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{"linux", map[string]string{"HOME": "/home/ana"}, filepath.Join("/home/ana", ".local", "share", "filestage"), ""},
+		{"linux", map[string]string{"HOME": "/home/ana", "XDG_DATA_HOME": "/data"}, filepath.Join("/data", "filestage"), ""},
+		{"freebsd", map[string]string{"HOME": "/home/ana"}, filepath.Join("/home/ana", ".local", "share", "filestage"), ""},
+		{"darwin", map[string]string{"HOME": "/Users/ana"}, filepath.Join("/Users/ana", "Library", "Application Support", "filestage"), ""},
+		{"darwin", map[string]string{"HOME": "/Users/ana", "XDG_DATA_HOME": "/data"}, filepath.Join("/data", "filestage"), ""},
+		{"windows", map[string]string{"AppData": `C:\Users\ana\AppData\Roaming`, "HOME": "/home/ana"}, filepath.Join(`C:\Users\ana\AppData\Roaming`, "filestage"), ""},
+		{"linux", map[string]string{"HOME": ""}, "", "no data directory: HOME and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"darwin", map[string]string{"HOME": ""}, "", "no data directory: HOME and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR"},
+		{"windows", map[string]string{"HOME": "/home/ana"}, "", "no data directory: AppData and XDG_DATA_HOME are unset; choose a folder with --data-dir or FILESTAGE_DATA_DIR"},
+	}
+	for _, tt := range tests {
+		got, err := defaultDataDir(tt.goos, env(tt.env))
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+			t.Errorf("%s %v: %q, %v; want %q, %q", tt.goos, tt.env, got, err, tt.want, tt.wantErr)
+		}
 	}
 }

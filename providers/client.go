@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/filestage/filestage/internal/redact"
 )
 
@@ -36,6 +38,10 @@ type Client struct {
 	MaxDelay time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
+	// Attempted, when set, learns how each attempt ended: op is OpAPI or
+	// OpUpload, outcome AttemptOK, AttemptRetry (it failed and is made
+	// again) or AttemptError (it failed and the client gives up).
+	Attempted func(op, outcome string)
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -87,9 +93,27 @@ func Retryable(status int) bool {
 	return status == http.StatusTooManyRequests || (status >= 500 && status != http.StatusNotImplemented)
 }
 
+// Ops and outcomes of an attempt, for Attempted.
+const (
+	OpAPI        = "api"
+	OpUpload     = "upload"
+	AttemptOK    = "ok"
+	AttemptRetry = "retry"
+	AttemptError = "error"
+)
+
 // Do sends the request newReq builds, once per attempt, and returns the
 // first 2xx response. A non-2xx answer is returned as *HTTPError.
 func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http.Request, error)) (*http.Response, error) {
+	return c.do(ctx, OpAPI, newReq)
+}
+
+func (c *Client) do(ctx context.Context, op string, newReq func(ctx context.Context) (*http.Request, error)) (*http.Response, error) {
+	attempted := func(outcome string) {
+		if c.Attempted != nil {
+			c.Attempted(op, outcome)
+		}
+	}
 	sleep := c.sleep
 	if sleep == nil {
 		sleep = sleepCtx
@@ -102,6 +126,8 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 		if c.UserAgent != "" && req.Header.Get("User-Agent") == "" {
 			req.Header.Set("User-Agent", c.UserAgent)
 		}
+		// The platform continues the call's trace, when it is traced.
+		propagation.TraceContext{}.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
 		resp, err := c.HTTP.Do(req)
 		var wait time.Duration
 		switch {
@@ -113,19 +139,23 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 				err = uerr.Err
 			}
 			if ctx.Err() != nil || attempt >= c.Retries || !transient(err) {
+				attempted(AttemptError)
 				return nil, fmt.Errorf("%s %s: %w", req.Method, redactReq(req), err)
 			}
 		case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+			attempted(AttemptOK)
 			return resp, nil
 		default:
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			herr := &HTTPError{Method: req.Method, URL: redactReq(req), Status: resp.StatusCode, Header: resp.Header, Body: body}
 			if !Retryable(resp.StatusCode) || attempt >= c.Retries {
+				attempted(AttemptError)
 				return nil, herr
 			}
 			wait = retryAfter(resp.Header.Get("Retry-After"))
 		}
+		attempted(AttemptRetry)
 		if wait == 0 {
 			// Full jitter: a random wait up to the exponential step.
 			wait = time.Duration(rand.Int64N(int64(c.BaseDelay<<attempt) + 1))
@@ -183,7 +213,7 @@ func (c *Client) Upload(ctx context.Context, slot Slot, body Body) error {
 	if method == "" {
 		method = http.MethodPut
 	}
-	resp, err := c.Do(ctx, func(ctx context.Context) (*http.Request, error) {
+	resp, err := c.do(ctx, OpUpload, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, method, slot.URL, body.Reader())
 		if err != nil {
 			return nil, err

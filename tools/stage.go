@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/providers"
@@ -86,20 +87,28 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		return schema.StageResponse{Success: true, Name: d.Name, Mimetype: d.Mimetype, S3Key: d.S3Key}, nil
 	}
 
+	_, fetch := startSpan(ctx, "fetch", attribute.String("filestage.source.kind", sourceKind(u)))
 	src, err := s.Sources.Open(ctx, rawURL)
 	if err != nil {
-		return schema.StageResponse{}, s.sourceError(err)
+		err = s.sourceError(err)
+		endSpan(fetch, err)
+		return schema.StageResponse{}, err
 	}
 	defer src.Body.Close()
+	fetch.End()
 	m := startMeter(ctx, src.Size, 2)
 	ok := false
-	defer func() { m.stop(ok) }()
+	defer func() {
+		m.stop(ok)
+		s.metrics().Fetched(sourceKind(u), m.read.Load())
+	}()
 
 	// One pass reads the source while hashing it. A local file or inline
 	// data is read again for the upload; anything else, and anything a
 	// store on this disk would copy anyway, is spooled on the way.
 	var body providers.Body
 	var sum spool.Sum
+	_, read := startSpan(ctx, "read and hash")
 	if _, mover := s.Provider.(providers.Mover); src.At != nil && !mover {
 		sum, err = spool.Hash(m.reading(ctx, src.Body), s.MaxBytes)
 		body.Data = src.At
@@ -119,8 +128,12 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		}
 	}
 	if err != nil {
-		return schema.StageResponse{}, s.sourceError(err)
+		err = s.sourceError(err)
+		endSpan(read, err)
+		return schema.StageResponse{}, err
 	}
+	read.SetAttributes(attribute.Int64("filestage.bytes", sum.Size))
+	read.End()
 	m.sized(sum.Size)
 	body.Data, body.Size, body.MD5 = m.uploading(ctx, body.Data), sum.Size, sum.MD5
 
@@ -130,14 +143,22 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 	mimeType := source.DetectType(sum.Head, src.ContentType, name)
 	name = source.FileName(name, mimeType, sum.MD5)
 
-	slot, err := providers.Store(ctx, s.Provider, providers.UploadRequest{
+	sctx, store := startSpan(ctx, "store", attribute.Int64("filestage.bytes", sum.Size))
+	slot, err := providers.Store(sctx, s.Provider, providers.UploadRequest{
 		ToolkitSlug: toolkit, ToolSlug: toolSlug, Filename: name, Mimetype: mimeType, MD5: sum.MD5, Size: sum.Size,
 		Namespace: p.Namespace, Owner: p.ID,
 	}, body)
 	if err != nil {
-		return schema.StageResponse{}, storageError("storing", err)
+		err = storageError("storing", err)
+		endSpan(store, err)
+		return schema.StageResponse{}, err
 	}
+	store.SetAttributes(attribute.String("filestage.slot.type", string(slot.Type)))
+	store.End()
 	ok = true
+	if slot.Type != providers.SlotExisting {
+		s.metrics().Stored(sum.Size)
+	}
 	s.Logger.InfoContext(ctx, "staged", "client", p.Name, "tool", toolSlug, "source", sourceName(u), "key", slot.Key,
 		"bytes", sum.Size, "type", slot.Type, "mimetype", mimeType, "elapsed", time.Since(start).Round(time.Millisecond))
 	size := sum.Size

@@ -57,7 +57,9 @@ type Service struct {
 	// Scopes name the scope each tool needs, by tool name: a principal
 	// without it neither sees nor calls the tool. Nil: no scopes.
 	Scopes map[string]string
-	Logger *slog.Logger
+	// Metrics, when set, count calls, their outcomes and their bytes.
+	Metrics Metrics
+	Logger  *slog.Logger
 }
 
 const instructions = `filestage puts files where connector platforms can attach them.
@@ -85,26 +87,29 @@ func NewServer(version string, svc *Service, opts ...server.ServerOption) *serve
 		}),
 	}, opts...)
 	s := server.NewMCPServer("filestage", version, opts...)
-	s.AddTool(StageTool(), handle(svc.Logger, StageName, svc.Stage))
-	s.AddTool(PresignTool(), handle(svc.Logger, PresignName, svc.Presign))
-	s.AddTool(StageManyTool(), handle(svc.Logger, StageManyName, svc.stageFiles))
+	s.AddTool(StageTool(), handle(svc, StageName, svc.Stage))
+	s.AddTool(PresignTool(), handle(svc, PresignName, svc.Presign))
+	s.AddTool(StageManyTool(), handle(svc, StageManyName, svc.stageFiles))
 	if idx, ok := svc.Provider.(providers.Index); ok {
 		server.WithResourceCapabilities(false, false)(s)
 		svc.addResources(s, idx)
 	}
 	if svc.Uploads != nil {
-		s.AddTool(UserUploadTool(), handle(svc.Logger, UserUploadName, svc.RequestUserUpload))
-		s.AddTool(GetUserUploadTool(), handle(svc.Logger, GetUserUploadName, svc.GetUserUpload))
+		s.AddTool(UserUploadTool(), handle(svc, UserUploadName, svc.RequestUserUpload))
+		s.AddTool(GetUserUploadTool(), handle(svc, GetUserUploadName, svc.GetUserUpload))
 	}
 	return s
 }
 
 // handle adapts a typed tool function. Every failure, bad arguments
 // included, becomes a tool error result, never a protocol error: the model
-// must see it to correct itself. Failures are logged too, for the operator.
-func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
-	fail := func(ctx context.Context, err error) *mcp.CallToolResult {
+// must see it to correct itself. Failures are logged too, for the operator,
+// and every call's outcome goes to svc's Metrics.
+func handle[In, Out any](svc *Service, tool string, fn func(context.Context, In) (Out, error)) server.ToolHandlerFunc {
+	log := svc.Logger
+	fail := func(ctx context.Context, err error, outcome *string) *mcp.CallToolResult {
 		te := AsError(err)
+		*outcome = te.Slug
 		level := slog.LevelInfo
 		if te.Status >= 500 {
 			level = slog.LevelWarn
@@ -113,6 +118,10 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		return ErrorResult(te)
 	}
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		m := svc.metrics()
+		m.CallStarted(tool)
+		outcome := "INTERNAL_ERROR" // a panic's: every return sets it
+		defer func() { m.CallEnded(tool, outcome) }()
 		// A call ends with its principal's credentials: SSE runs calls
 		// apart from the request that made them.
 		ctx, cancel := context.WithCancel(ctx)
@@ -120,21 +129,22 @@ func handle[In, Out any](log *slog.Logger, tool string, fn func(context.Context,
 		defer context.AfterFunc(auth.FromContext(ctx).Revoked(), cancel)()
 		var in In
 		if err := decodeArgs(req, &in); err != nil {
-			return fail(ctx, err), nil
+			return fail(ctx, err, &outcome), nil
 		}
 		if meta := req.Params.Meta; meta != nil && meta.ProgressToken != nil && server.ServerFromContext(ctx) != nil {
 			ctx = WithProgress(ctx, notifier(ctx, meta.ProgressToken))
 		}
 		out, err := fn(ctx, in)
 		if err != nil {
-			return fail(ctx, err), nil
+			return fail(ctx, err, &outcome), nil
 		}
 		text, err := json.Marshal(out)
 		if err != nil {
-			return fail(ctx, err), nil
+			return fail(ctx, err, &outcome), nil
 		}
 		res := mcp.NewToolResultStructured(out, string(text))
 		res.Content = append(res.Content, resourceLinks(out)...)
+		outcome = OutcomeOK
 		return res, nil
 	}
 }

@@ -99,9 +99,9 @@ func (s *fuzzServers) call(t *testing.T, tool string, raw []byte) *mcp.CallToolR
 		req := mcp.CallToolRequest{}
 		req.Params.Name = tool
 		req.Params.RawArguments = raw
-		h := handle(svc.Logger, StageName, svc.Stage)
+		h := handle(svc, StageName, svc.Stage)
 		if tool == PresignName {
-			h = handle(svc.Logger, PresignName, svc.Presign)
+			h = handle(svc, PresignName, svc.Presign)
 		}
 		res, err := h(context.Background(), req)
 		if err != nil || res == nil {

@@ -208,6 +208,9 @@ func (s *Service) StageFinished(ctx context.Context, f upload.Finished) (any, er
 	if err != nil {
 		return nil, storageError("storing", err)
 	}
+	if slot.Type != providers.SlotExisting {
+		s.metrics().Stored(sum.Size)
+	}
 	s.Logger.InfoContext(ctx, "user upload staged", "tool", f.ToolSlug, "key", slot.Key, "bytes", sum.Size, "type", slot.Type)
 	size := sum.Size
 	return schema.StageResponse{Success: true, Name: name, Mimetype: mimeType, S3Key: slot.Key, Size: &size, MD5: hex.EncodeToString(sum.MD5[:]), Type: string(slot.Type), FileID: slot.FileID, ReadBack: readBack(slot)}, nil

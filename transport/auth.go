@@ -49,10 +49,12 @@ func (h *HTTP) authenticate(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 		case errors.Is(err, auth.ErrNoToken) && !sent:
+			h.authFailed(AuthMissingToken)
 			h.challenge(w, r, "", "send Authorization: Bearer <token>"+h.howToGetToken(r))
 			return
 		case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
 			h.log.Info("bearer token refused", "reason", err.Error(), "remote", r.RemoteAddr)
+			h.authFailed(AuthInvalidToken)
 			h.challenge(w, r, "invalid_token", err.Error())
 			return
 		default:
@@ -61,6 +63,7 @@ func (h *HTTP) authenticate(next http.Handler) http.Handler {
 			if !errors.Is(err, auth.ErrBusy) {
 				h.log.Warn("cannot validate a bearer token", "err", err)
 			}
+			h.authFailed(AuthUnavailable)
 			w.Header().Set("Retry-After", "10")
 			http.Error(w, "cannot validate the token now: the authorization server did not answer; try again shortly", http.StatusServiceUnavailable)
 			return
@@ -129,6 +132,7 @@ func (h *HTTP) challenge(w http.ResponseWriter, r *http.Request, code, descripti
 // insufficientScope refuses a tool call the principal's scopes do not
 // cover (RFC 6750 section 3.1), saying which scope it needs.
 func (h *HTTP) insufficientScope(w http.ResponseWriter, r *http.Request, id json.RawMessage, tool, scope string) {
+	h.authFailed(AuthInsufficientScope)
 	params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
 	if u := h.metadataURL(r); u != "" {
 		params = append(params, "resource_metadata="+quote(u))

@@ -29,6 +29,7 @@ const (
 	PathSSE     = "/sse"
 	PathMessage = "/message"
 	PathHealth  = "/healthz"
+	PathMetrics = "/metrics"
 )
 
 // HTTPOptions configure the HTTP transport.
@@ -63,7 +64,12 @@ type HTTPOptions struct {
 	MaxSessions int
 	// MaxClientSessions caps one client's sessions; zero means no cap.
 	MaxClientSessions int
-	Logger            *slog.Logger
+	// MetricsHandler, when set, serves /metrics behind the same checks
+	// and authentication as /mcp.
+	MetricsHandler http.Handler
+	// Metrics, when set, count authentication failures.
+	Metrics Metrics
+	Logger  *slog.Logger
 }
 
 // HTTP serves streamable HTTP at /mcp and SSE at /sse and /message.
@@ -84,6 +90,7 @@ type HTTP struct {
 	// metadataURL(path), when OAuth is on.
 	metadata  map[string]resourceMetadata
 	publicURL string
+	metrics   Metrics
 	log       *slog.Logger
 }
 
@@ -118,7 +125,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 			server.WithDisableStreaming(true),
 		)
 	}
-	h := &HTTP{mux: http.NewServeMux(), stateless: o.Stateless, auth: o.Auth, toolScopes: o.ToolScopes, log: o.Logger}
+	h := &HTTP{mux: http.NewServeMux(), stateless: o.Stateless, auth: o.Auth, toolScopes: o.ToolScopes, metrics: o.Metrics, log: o.Logger}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +195,9 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	}
 	h.mux.Handle(PathSSE, guard(sse))
 	h.mux.Handle(PathMessage, guard(sse))
+	if o.MetricsHandler != nil {
+		h.mux.Handle("GET "+PathMetrics, guard(o.MetricsHandler))
+	}
 	h.mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -283,7 +293,9 @@ type ServeOptions struct {
 	CloseSessions func(context.Context)
 	// MaxConnections caps open connections; zero means MaxConnectionsFor().
 	MaxConnections int
-	Logger         *slog.Logger
+	// Metrics, when set, count what is refused, as the log line does.
+	Metrics Metrics
+	Logger  *slog.Logger
 	// rate is the request body rate floor; zero means MinBodyRate after
 	// bodyGrace. Tests shorten it.
 	rate bodyRate
@@ -297,6 +309,7 @@ type ServeOptions struct {
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
 	log := o.Logger
 	refused := newRefusals(log)
+	refused.metrics = o.Metrics
 	defer refused.flush()
 	maxConns := o.MaxConnections
 	if maxConns <= 0 {

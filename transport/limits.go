@@ -46,6 +46,8 @@ func MaxConnectionsFor() int {
 type refusals struct {
 	log      *slog.Logger
 	interval time.Duration
+	// metrics, when set, count each refusal as it happens.
+	metrics Metrics
 
 	mu     sync.Mutex
 	counts map[string]int64
@@ -57,6 +59,9 @@ func newRefusals(log *slog.Logger) *refusals {
 }
 
 func (r *refusals) note(reason string) {
+	if r.metrics != nil {
+		r.metrics.Refused(reason)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts[reason]++

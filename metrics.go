@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/filestage/filestage/config"
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/spool"
+	"github.com/filestage/filestage/telemetry"
+)
+
+// newMetrics are one server's metrics, in a registry of their own.
+func newMetrics(cfg config.Config, budget *spool.Budget) *telemetry.Metrics {
+	m := telemetry.New(prometheus.NewRegistry(), telemetry.Options{Provider: cfg.Provider})
+	m.WatchSpool(budget.InUse, budget.Limit)
+	return m
+}
+
+// mainMetrics is the /metrics handler the main listener serves behind its
+// authentication: none in stdio mode, or with --metrics-listen.
+func mainMetrics(cfg config.Config, m *telemetry.Metrics) http.Handler {
+	if cfg.MetricsListen != "" || cfg.Transport != config.TransportHTTP {
+		return nil
+	}
+	return m.Handler()
+}
+
+// serveMetrics serves /metrics on --metrics-listen, when it is set, until
+// ctx ends or stop is called; stop returns once the listener is closed.
+func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, log *slog.Logger) (stop func(), err error) {
+	if cfg.MetricsListen == "" || cfg.Command != config.CmdServe {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		return nil, fmt.Errorf("--metrics-listen %s: %v; choose another address with --metrics-listen or FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
+	}
+	log.Info("serving metrics", "addr", ln.Addr().String(), "path", telemetry.Path)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := telemetry.Serve(ctx, ln, m.Handler(), log); err != nil {
+			log.Error("metrics listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// countAttempts has the provider client count its attempts in m.
+func countAttempts(c *providers.Client, m *telemetry.Metrics) *providers.Client {
+	c.Attempted = m.ProviderAttempt
+	return c
+}

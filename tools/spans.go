@@ -1,0 +1,26 @@
+package tools
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// startSpan starts a child of the call's span for one step of a stage:
+// from the tracer provider of the call's own span, so that an untraced
+// call (no span, or a no-op one) costs nothing and no tracer is global.
+func startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return trace.SpanFromContext(ctx).TracerProvider().Tracer("github.com/filestage/filestage/tools").
+		Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// endSpan ends a step's span, marking it failed when err is set.
+func endSpan(s trace.Span, err error) {
+	if err != nil {
+		s.RecordError(err)
+		s.SetStatus(codes.Error, AsError(err).Slug)
+	}
+	s.End()
+}
