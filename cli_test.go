@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filestage/filestage/cli"
+	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/schema"
 )
@@ -214,5 +216,29 @@ func TestPresignOverStdioSaysTheURLEndsWithTheProcess(t *testing.T) {
 				t.Errorf("note %q", out.Note)
 			}
 		})
+	}
+}
+
+// TestProvidersHaveHelp: --help names every provider there is.
+func TestProvidersHaveHelp(t *testing.T) {
+	var named []string
+	for _, p := range config.Providers {
+		named = append(named, p.Name)
+	}
+	slices.Sort(named)
+	if got := newRegistry().Names(); !slices.Equal(got, named) {
+		t.Errorf("providers %v; the help names %v", got, named)
+	}
+}
+
+// TestCommandHelp: a command's --help prints its own help on stdout and
+// exits 0.
+func TestCommandHelp(t *testing.T) {
+	for _, args := range [][]string{{"stage", "--help"}, {"help", "ls"}, {"--help"}} {
+		stdout, stderr, code := command(t, nil, args...)
+		cfg, _ := config.Parse(args, func(string) string { return "" })
+		if code != 0 || stderr != "" || stdout != config.Usage(cfg.Command) || !strings.Contains(stdout, "Usage") {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q", args, code, stderr, stdout)
+		}
 	}
 }

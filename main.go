@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg, err := config.Parse(args, getenv)
 	switch {
 	case errors.Is(err, config.ErrHelp):
-		fmt.Fprint(stdout, config.Usage())
+		fmt.Fprint(stdout, config.Usage(cfg.Command))
 		return 0
 	case err != nil:
 		fmt.Fprintf(stderr, "filestage: %v\nRun 'filestage --help' for usage.\n", err)
@@ -142,13 +142,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	spoolBudget := spool.NewBudget(budget)
 	metrics := newMetrics(cfg, spoolBudget)
 
-	registry := providers.NewRegistry()
-	registry.Register(local.Name, local.Open)
-	registry.Register(s3.Name, s3.Open)
-	registry.Register(composio.Name, composio.Open)
-	registry.Register(alloy.Name, alloy.Open)
-	registry.Register(recoup.Name, recoup.Open)
-	registry.Register(quant.Name, quant.Open)
+	registry := newRegistry()
 	if !slices.Contains(registry.Names(), cfg.Provider) {
 		return fmt.Errorf("--provider %q is not a provider: choose one of %s", cfg.Provider, strings.Join(registry.Names(), ", "))
 	}
@@ -436,4 +430,17 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(transport.LogHandler(h))
+}
+
+// newRegistry holds every provider; config.Providers names them for the
+// help.
+func newRegistry() *providers.Registry {
+	r := providers.NewRegistry()
+	r.Register(local.Name, local.Open)
+	r.Register(s3.Name, s3.Open)
+	r.Register(composio.Name, composio.Open)
+	r.Register(alloy.Name, alloy.Open)
+	r.Register(recoup.Name, recoup.Open)
+	r.Register(quant.Name, quant.Open)
+	return r
 }

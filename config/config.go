@@ -147,9 +147,9 @@ type option struct {
 	value           flag.Value
 }
 
-// Parse reads args (without the program name) and the environment.
-func Parse(args []string, getenv func(string) string) (Config, error) {
-	c := Config{
+// defaults is the configuration before flags and environment.
+func defaults() Config {
+	return Config{
 		Command:        CmdServe,
 		Transport:      TransportStdio,
 		Provider:       "local",
@@ -164,6 +164,12 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		ScopeStage:     "files:stage",
 		ScopePresign:   "files:presign",
 	}
+}
+
+// Parse reads args (without the program name) and the environment. On
+// ErrHelp, the returned Config's Command is the one help was asked for.
+func Parse(args []string, getenv func(string) string) (Config, error) {
+	c := defaults()
 	if len(args) > 0 {
 		switch args[0] {
 		case CmdServe:
@@ -178,6 +184,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		case "token":
 			return c, c.tokenNew(args[1:])
 		case "help":
+			if len(args) > 1 {
+				c.Command = helpCommand(args[1])
+			}
 			return c, ErrHelp
 		}
 	}
@@ -590,8 +599,75 @@ func defaultDataDir(goos string, getenv func(string) string) (string, error) {
 }
 
 // Usage is the help text.
-func Usage() string {
+// helpCommand is the command "help NAME" asks about.
+func helpCommand(name string) string {
+	switch name {
+	case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC:
+		return name
+	case "token":
+		return CmdTokenNew
+	}
+	return CmdServe
+}
+
+// Providers names each provider with the settings it requires, for the
+// help. TestProvidersHaveHelp keeps it in step with main's registry.
+var Providers = []struct{ Name, Settings string }{
+	{"local", "none: the embedded store in --data-dir (the default)"},
+	{"s3", "FILESTAGE_S3_BUCKET; AWS_REGION and credentials from the AWS SDK's chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3 ...)"},
+	{"composio", "COMPOSIO_API_KEY"},
+	{"alloy", "ALLOY_API_KEY"},
+	{"recoup", "RECOUP_API_KEY"},
+	{"quant", "QUANT_API_TOKEN, QUANT_ORGANIZATION"},
+}
+
+// commandHelp is each command's usage line and what it does.
+var commandHelp = map[string][2]string{
+	CmdStage:    {"filestage stage <url-or-path> --tool-slug SLUG [flags]", "Stage one file, as stage_connector_file does, and print its descriptor as JSON."},
+	CmdPresign:  {"filestage presign <path> --toolkit-slug APP --tool-slug SLUG [flags]", "Hash a local file and print a presigned upload for it as JSON, as request_presigned_upload answers."},
+	CmdLs:       {"filestage ls [--prefix P] [--json] [flags]", "List the files the local store in --data-dir holds; it works beside a running server."},
+	CmdRm:       {"filestage rm KEY... [flags]", "Remove files (by s3key) from the local store in --data-dir."},
+	CmdGC:       {"filestage gc [flags]", "Remove the local store's expired files now, as the server's sweeper does."},
+	CmdTokenNew: {"filestage token new NAME [--scopes A,B]", "Print a fresh token for a named client, shown once, and the line that adds it to the tokens file (--tokens-file)."},
+}
+
+// Usage is the help of command: the server's (CmdServe) lists every
+// command, flag and provider; another command's, its own flags first.
+// Each flag shows its default and its environment variable.
+func Usage(command string) string {
 	var b strings.Builder
+	d := defaults()
+	var s string
+	flags := func(title string, opts []option) {
+		b.WriteString("\n" + title + "\n")
+		for _, o := range opts {
+			fmt.Fprintf(&b, "  --%s\n      %s", o.flag, o.help)
+			var notes []string
+			if v := o.value.String(); v != "" && v != "0" && v != "false" && v != "0s" {
+				notes = append(notes, "default "+v)
+			}
+			if o.env != "" {
+				notes = append(notes, "$"+o.env)
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(&b, " (%s)", strings.Join(notes, "; "))
+			}
+			b.WriteString("\n")
+		}
+	}
+	if h, ok := commandHelp[command]; ok {
+		fmt.Fprintf(&b, "Usage: %s\n\n%s\n", h[0], h[1])
+		switch command {
+		case CmdStage, CmdPresign:
+			flags("Flags of "+command+":", commandOptions(&d))
+		case CmdLs:
+			flags("Flags of ls:", lsOptions(&d))
+		case CmdTokenNew:
+			return b.String() + "\nFlags of token new:\n  --scopes\n      comma-separated scopes the client gets (default: all)\n"
+		}
+		b.WriteString("\nEvery flag of the server applies too (filestage --help lists them), e.g. --data-dir, --provider.\n")
+		return b.String()
+	}
 	b.WriteString(`filestage: an MCP server that stages files where connector platforms can attach them.
 
 Usage:
@@ -609,25 +685,15 @@ Usage:
   filestage rm KEY...            remove files from the local store
   filestage gc                   remove the local store's expired files now
   filestage version, --version   print the version and the build's VCS revision
-  filestage --help               print this help
+  filestage help [COMMAND]       print this help, or a command's
 
 Example:
   filestage serve --transport http --listen 127.0.0.1:8080
-
-Flags (each also read from the environment variable shown):
 `)
-	var c Config
-	var s string
-	for _, o := range options(&c, &s, &s, &s) {
-		fmt.Fprintf(&b, "  --%-20s %s\n  %-22s %s\n", o.flag, o.env, "", o.help)
-	}
-	b.WriteString("\nFlags of ls:\n")
-	for _, o := range lsOptions(&c) {
-		fmt.Fprintf(&b, "  --%-20s %s\n", o.flag, o.help)
-	}
-	b.WriteString("\nFlags of stage and presign:\n")
-	for _, o := range commandOptions(&c) {
-		fmt.Fprintf(&b, "  --%-20s %s\n", o.flag, o.help)
+	flags("Flags (each also read from the environment variable shown):", options(&d, &s, &s, &s))
+	b.WriteString("\nProviders (--provider) and the settings each requires:\n")
+	for _, p := range Providers {
+		fmt.Fprintf(&b, "  %-10s %s\n", p.Name, p.Settings)
 	}
 	b.WriteString(`
 Tools: stage_connector_file (fetch a URL, hash, upload, return {name, mimetype, s3key})

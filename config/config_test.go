@@ -206,18 +206,73 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestUsageNamesEveryVariable(t *testing.T) {
-	u := Usage()
+	u := Usage(CmdServe)
 	var c Config
 	var s string
 	for _, o := range options(&c, &s, &s, &s) {
-		if !strings.Contains(u, "--"+o.flag) || !strings.Contains(u, o.env) {
-			t.Errorf("usage lacks --%s / %s", o.flag, o.env)
+		if !strings.Contains(u, "--"+o.flag+"\n") || !strings.Contains(u, "$"+o.env) {
+			t.Errorf("usage lacks --%s / $%s", o.flag, o.env)
 		}
 	}
-	for _, o := range commandOptions(&c) {
-		if !strings.Contains(u, "--"+o.flag) {
-			t.Errorf("usage lacks --%s", o.flag)
+	for _, p := range Providers {
+		if !strings.Contains(u, "  "+p.Name+" ") {
+			t.Errorf("usage lacks provider %s", p.Name)
 		}
+	}
+	for cmd, opts := range map[string][]option{CmdStage: commandOptions(&c), CmdPresign: commandOptions(&c), CmdLs: lsOptions(&c)} {
+		for _, o := range opts {
+			if !strings.Contains(Usage(cmd), "--"+o.flag+"\n") {
+				t.Errorf("%s's usage lacks --%s", cmd, o.flag)
+			}
+		}
+	}
+}
+
+// TestHelp: each command's help, as `filestage <command> --help` and
+// `filestage help <command>` ask for it, is the golden text in testdata
+// (UPDATE_GOLDEN=true go test ./config writes it after a change on purpose).
+func TestHelp(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args [][]string
+	}{
+		{CmdServe, [][]string{{"--help"}, {"help"}, {"serve", "--help"}, {"-h"}}},
+		{CmdStage, [][]string{{"stage", "--help"}, {"help", "stage"}}},
+		{CmdPresign, [][]string{{"presign", "-h"}, {"help", "presign"}}},
+		{CmdLs, [][]string{{"ls", "--help"}, {"help", "ls"}}},
+		{CmdRm, [][]string{{"rm", "--help"}}},
+		{CmdGC, [][]string{{"gc", "--help"}}},
+		{"token", [][]string{{"token", "new", "--help"}, {"help", "token"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, args := range tt.args {
+				c, err := Parse(args, env(nil))
+				if !errors.Is(err, ErrHelp) {
+					t.Fatalf("%v: %v, want ErrHelp", args, err)
+				}
+				got = append(got, Usage(c.Command))
+			}
+			for _, g := range got[1:] {
+				if g != got[0] {
+					t.Errorf("%v and %v print different help", tt.args[0], tt.args[1])
+				}
+			}
+			golden := filepath.Join("testdata", "help-"+tt.name+".golden")
+			if os.Getenv("UPDATE_GOLDEN") == "true" {
+				os.MkdirAll("testdata", 0o755)
+				if err := os.WriteFile(golden, []byte(got[0]), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (UPDATE_GOLDEN=true writes it)", err)
+			}
+			if got[0] != string(want) {
+				t.Errorf("help differs from %s (UPDATE_GOLDEN=true if on purpose):\n%s", golden, got[0])
+			}
+		})
 	}
 }
 
