@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case cfg.Command == config.CmdVersion:
 		fmt.Fprintln(stdout, "filestage", thisVersion())
 		return 0
+	case cfg.Command == config.CmdCompletion:
+		script, _ := config.Completion(cfg.Shell) // Parse checked the shell
+		fmt.Fprint(stdout, script)
+		return 0
 	case cfg.Command == config.CmdTokenNew:
 		token, line, err := auth.NewToken(cfg.TokenName, cfg.TokenScopes)
 		if err != nil {

@@ -107,6 +107,9 @@ type Config struct {
 	// DownloadURLTTL is how long a download_url works.
 	DownloadURLTTL time.Duration
 
+	// Shell is completion's argument.
+	Shell string
+
 	// Prefix and JSON are ls's; Keys are rm's arguments.
 	Prefix string
 	JSON   bool
@@ -183,6 +186,14 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			return c, nil
 		case "token":
 			return c, c.tokenNew(args[1:])
+		case CmdCompletion:
+			c.Command = CmdCompletion
+			if len(args) != 2 {
+				return c, fmt.Errorf("usage: filestage completion %s", strings.Join(Shells, "|"))
+			}
+			c.Shell = args[1]
+			_, err := Completion(c.Shell)
+			return c, err
 		case "help":
 			if len(args) > 1 {
 				c.Command = helpCommand(args[1])
@@ -686,6 +697,8 @@ Usage:
   filestage gc                   remove the local store's expired files now
   filestage version, --version   print the version and the build's VCS revision
   filestage help [COMMAND]       print this help, or a command's
+  filestage completion bash|zsh|fish
+                                 print a shell completion script
 
 Example:
   filestage serve --transport http --listen 127.0.0.1:8080
