@@ -19,7 +19,7 @@ import (
 
 // newMetrics are one server's metrics, in a registry of their own.
 func newMetrics(cfg config.Config, budget *spool.Budget) *telemetry.Metrics {
-	m := telemetry.New(prometheus.NewRegistry(), telemetry.Options{Provider: cfg.Provider})
+	m := telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.MetricsOptions{Provider: cfg.Provider})
 	m.WatchSpool(budget.InUse, budget.Limit)
 	return m
 }
@@ -47,12 +47,12 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 		}
 		return nil, fmt.Errorf("--metrics-listen %s: %v; choose another address with --metrics-listen or FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
 	}
-	log.Info("serving metrics", "addr", ln.Addr().String(), "path", telemetry.Path)
+	log.Info("serving metrics", "addr", ln.Addr().String(), "path", telemetry.MetricsPath)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := telemetry.Serve(ctx, ln, m.Handler(), log); err != nil {
+		if err := telemetry.ServeMetrics(ctx, ln, m.Handler(), log); err != nil {
 			log.Error("metrics listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()

@@ -1,13 +1,14 @@
-// Package telemetry is filestage's Prometheus metrics: the OpenTelemetry
-// MCP semantic conventions' server operation and session durations, taken
-// from mcp-go's hooks, and filestage's own counters (bytes fetched and
-// stored, tool outcomes, provider attempts, refusals), gauges (calls in
-// flight, spool bytes, sessions) and the Go runtime and process collectors.
-// Everything lives in the registry given to New: there is no global state.
+// Package telemetry is what filestage tells an operator beyond its logs.
 //
-// The packages that count (tools, transport, providers) define the small
-// interfaces or hooks they call; Metrics implements them, so none of them
-// imports Prometheus.
+// Its Prometheus metrics (metrics.go) are the OpenTelemetry MCP semantic
+// conventions' server operation and session durations, taken from mcp-go's
+// hooks, and filestage's own counters (bytes fetched and stored, tool
+// outcomes, provider attempts, refusals), gauges (calls in flight, spool
+// bytes, sessions) and the Go runtime and process collectors. They live in
+// the registry given to NewMetrics: there is no global state. The packages
+// that count (tools, transport, providers) define the small interfaces or
+// hooks they call, which Metrics implements: none of them imports
+// Prometheus, and this package imports none of them.
 package telemetry
 
 import (
@@ -26,12 +27,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/filestage/filestage/providers"
 )
 
-// Path is where the exposition is served.
-const Path = "/metrics"
+// MetricsPath is where the exposition is served.
+const MetricsPath = "/metrics"
 
 // Source kinds of Fetched.
 const (
@@ -41,14 +40,19 @@ const (
 )
 
 // Outcomes and operations of a provider attempt (ProviderAttempt), as the
-// provider client names them.
+// provider client names them (providers.AttemptOK, ...; not imported, so
+// that the providers may use this package).
 const (
-	AttemptOK    = providers.AttemptOK
-	AttemptRetry = providers.AttemptRetry // failed, and will be made again
-	AttemptError = providers.AttemptError // failed, and given up
-	OpAPI        = providers.OpAPI
-	OpUpload     = providers.OpUpload
+	AttemptOK    = "ok"
+	AttemptRetry = "retry" // failed, and will be made again
+	AttemptError = "error" // failed, and given up
+	OpAPI        = "api"
+	OpUpload     = "upload"
 )
+
+// authReasons are the transport's reasons of AuthFailed, whose series
+// start at zero.
+var authReasons = []string{"missing_token", "invalid_token", "insufficient_scope", "unavailable"}
 
 // ErrorOther is error_type when a failure's kind is not known, and
 // gen_ai_tool_name for a tool the server does not have (as the OpenTelemetry
@@ -65,8 +69,8 @@ var operationBuckets = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 3
 // sessionBuckets extend them to the hours a session may last.
 var sessionBuckets = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 7200, 14400}
 
-// Options say what New labels and registers.
-type Options struct {
+// MetricsOptions say what NewMetrics labels and registers.
+type MetricsOptions struct {
 	// Provider is the storage provider's name, the provider label.
 	Provider string
 	// NoRuntime leaves out the Go runtime and process collectors (tests
@@ -94,13 +98,13 @@ type Metrics struct {
 	fetchedHTTP, fetchedFile, fetchedData prometheus.Counter
 
 	// started holds when each MCP request in flight began, by the
-	// request's own message (see key); opened when each session did.
+	// request's own message (see requestKey); opened when each session did.
 	started sync.Map
 	opened  sync.Map
 }
 
-// New registers filestage's series in reg.
-func New(reg *prometheus.Registry, o Options) *Metrics {
+// NewMetrics registers filestage's series in reg.
+func NewMetrics(reg *prometheus.Registry, o MetricsOptions) *Metrics {
 	m := &Metrics{reg: reg, provider: o.Provider}
 	m.operations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "mcp_server_operation_duration_seconds",
@@ -149,6 +153,9 @@ func New(reg *prometheus.Registry, o Options) *Metrics {
 		for _, outcome := range []string{AttemptOK, AttemptRetry, AttemptError} {
 			m.attempts.WithLabelValues(o.Provider, op, outcome)
 		}
+	}
+	for _, r := range authReasons {
+		m.authFails.WithLabelValues(r)
 	}
 	if !o.NoRuntime {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -259,7 +266,7 @@ func (m *Metrics) Instrument(srv *server.MCPServer) {
 		m.Tools(name)
 	}
 	hooks.AddBeforeAny(func(ctx context.Context, id any, method mcp.MCPMethod, message any) {
-		m.started.Store(key(ctx, id, message), time.Now())
+		m.started.Store(requestKey(ctx, id, message), time.Now())
 	})
 	hooks.AddOnSuccess(func(ctx context.Context, id any, method mcp.MCPMethod, message any, result any) {
 		errType := ""
@@ -284,7 +291,7 @@ func (m *Metrics) Instrument(srv *server.MCPServer) {
 func (m *Metrics) observe(ctx context.Context, id any, method mcp.MCPMethod, message any, known map[string]bool, errType string) {
 	// An error mcp-go raises before the method's handler (a message it
 	// cannot parse) has no start: there is no duration to tell.
-	t, ok := m.started.LoadAndDelete(key(ctx, id, message))
+	t, ok := m.started.LoadAndDelete(requestKey(ctx, id, message))
 	if !ok {
 		return
 	}
@@ -305,11 +312,11 @@ type sessionRequest struct {
 	id      any
 }
 
-// key identifies one request from its before hook to its success or error
-// hook. mcp-go hands both the same pointer to the request it decoded, which
-// no other request in flight shares, even when two clients (or two
+// requestKey identifies one request from its before hook to its success or
+// error hook. mcp-go hands both the same pointer to the request it decoded,
+// which no other request in flight shares, even when two clients (or two
 // sessionless requests) use the same id; the session and id do otherwise.
-func key(ctx context.Context, id any, message any) any {
+func requestKey(ctx context.Context, id any, message any) any {
 	if message != nil && reflect.TypeOf(message).Kind() == reflect.Pointer {
 		return message
 	}
@@ -342,11 +349,11 @@ func errorType(err error) string {
 	return ErrorOther
 }
 
-// Serve serves the exposition alone on ln, without authentication, until
-// ctx ends: --metrics-listen. Anything but /metrics is 404.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// ServeMetrics serves the exposition alone on ln, without authentication,
+// until ctx ends: --metrics-listen. Anything but /metrics is 404.
+func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+Path, h)
+	mux.Handle("GET "+MetricsPath, h)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

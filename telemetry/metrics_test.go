@@ -23,9 +23,9 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// testServer is an MCP server with a tool that succeeds, one that answers
+// metricsServer is an MCP server with a tool that succeeds, one that answers
 // with a tool error and one that waits for release, instrumented by m.
-func testServer(t *testing.T, m *Metrics, release <-chan struct{}, started chan<- struct{}) *server.MCPServer {
+func metricsServer(t *testing.T, m *Metrics, release <-chan struct{}, started chan<- struct{}) *server.MCPServer {
 	t.Helper()
 	// Hooks already there stay: a hook of the caller's own runs too.
 	var before int
@@ -55,12 +55,12 @@ func testServer(t *testing.T, m *Metrics, release <-chan struct{}, started chan<
 	return srv
 }
 
-func send(t *testing.T, srv *server.MCPServer, ctx context.Context, msg string) mcp.JSONRPCMessage {
+func sendMessage(t *testing.T, srv *server.MCPServer, ctx context.Context, msg string) mcp.JSONRPCMessage {
 	t.Helper()
 	return srv.HandleMessage(ctx, []byte(msg))
 }
 
-func callTool(id int, name string) string {
+func toolCallMessage(id int, name string) string {
 	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, id, name)
 }
 
@@ -96,24 +96,24 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string, labels 
 	return 0
 }
 
-func op(method, tool, errType string) map[string]string {
+func opLabels(method, tool, errType string) map[string]string {
 	return map[string]string{"mcp_method_name": method, "gen_ai_tool_name": tool, "error_type": errType}
 }
 
 func TestOperationDuration(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := New(reg, Options{Provider: "local", NoRuntime: true})
+	m := NewMetrics(reg, MetricsOptions{Provider: "local", NoRuntime: true})
 	release, started := make(chan struct{}), make(chan struct{}, 2)
-	srv := testServer(t, m, release, started)
+	srv := metricsServer(t, m, release, started)
 	ctx := context.Background()
 
-	send(t, srv, ctx, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-	send(t, srv, ctx, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
-	send(t, srv, ctx, callTool(3, "ok"))
-	send(t, srv, ctx, callTool(4, "ok"))
-	send(t, srv, ctx, callTool(5, "fails"))
+	sendMessage(t, srv, ctx, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	sendMessage(t, srv, ctx, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	sendMessage(t, srv, ctx, toolCallMessage(3, "ok"))
+	sendMessage(t, srv, ctx, toolCallMessage(4, "ok"))
+	sendMessage(t, srv, ctx, toolCallMessage(5, "fails"))
 	// A name no tool has: a JSON-RPC error, and no label from the client.
-	if resp, ok := send(t, srv, ctx, callTool(6, "made-up-by-a-client")).(mcp.JSONRPCError); !ok {
+	if resp, ok := sendMessage(t, srv, ctx, toolCallMessage(6, "made-up-by-a-client")).(mcp.JSONRPCError); !ok {
 		t.Fatalf("unknown tool answered %#v", resp)
 	}
 	// Two calls in flight with the same id, as two clients may send:
@@ -121,7 +121,7 @@ func TestOperationDuration(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
-		go func() { defer wg.Done(); send(t, srv, ctx, callTool(7, "waits")) }()
+		go func() { defer wg.Done(); sendMessage(t, srv, ctx, toolCallMessage(7, "waits")) }()
 	}
 	<-started
 	<-started
@@ -132,12 +132,12 @@ func TestOperationDuration(t *testing.T) {
 		labels map[string]string
 		want   uint64
 	}{
-		{op("initialize", "", ""), 1},
-		{op("tools/list", "", ""), 1},
-		{op("tools/call", "ok", ""), 2},
-		{op("tools/call", "fails", ToolError), 1},
-		{op("tools/call", ErrorOther, "-32602"), 1},
-		{op("tools/call", "waits", ""), 2},
+		{opLabels("initialize", "", ""), 1},
+		{opLabels("tools/list", "", ""), 1},
+		{opLabels("tools/call", "ok", ""), 2},
+		{opLabels("tools/call", "fails", ToolError), 1},
+		{opLabels("tools/call", ErrorOther, "-32602"), 1},
+		{opLabels("tools/call", "waits", ""), 2},
 	} {
 		if got := histogramCount(t, reg, "mcp_server_operation_duration_seconds", tt.labels); got != tt.want {
 			t.Errorf("%v: %d observations, want %d", tt.labels, got, tt.want)
@@ -150,23 +150,23 @@ func TestOperationDuration(t *testing.T) {
 	m.started.Range(func(k, _ any) bool { t.Errorf("request %v still in flight", k); return true })
 }
 
-type session struct{ id string }
+type fakeSession struct{ id string }
 
-func (s session) Initialize()       {}
-func (s session) Initialized() bool { return true }
-func (s session) NotificationChannel() chan<- mcp.JSONRPCNotification {
+func (s fakeSession) Initialize()       {}
+func (s fakeSession) Initialized() bool { return true }
+func (s fakeSession) NotificationChannel() chan<- mcp.JSONRPCNotification {
 	return make(chan mcp.JSONRPCNotification, 1)
 }
-func (s session) SessionID() string { return s.id }
+func (s fakeSession) SessionID() string { return s.id }
 
 func TestSessionDuration(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := New(reg, Options{NoRuntime: true})
+	m := NewMetrics(reg, MetricsOptions{NoRuntime: true})
 	srv := server.NewMCPServer("t", "1")
 	m.Instrument(srv) // a server without hooks gets some
 	ctx := context.Background()
 	for _, id := range []string{"a", "b"} {
-		if err := srv.RegisterSession(ctx, session{id}); err != nil {
+		if err := srv.RegisterSession(ctx, fakeSession{id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +184,7 @@ func TestSessionDuration(t *testing.T) {
 
 func TestCounters(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := New(reg, Options{Provider: "composio", NoRuntime: true})
+	m := NewMetrics(reg, MetricsOptions{Provider: "composio", NoRuntime: true})
 	m.Tools("stage_connector_file", "request_presigned_upload")
 	m.CallStarted("stage_connector_file")
 	m.CallStarted("stage_connector_file")
@@ -242,7 +242,10 @@ filestage_http_refusals_total{reason="max_connections"} 1
 filestage_http_refusals_total{reason="unauthorized"} 1
 # HELP filestage_auth_failures_total Requests refused by authentication, by reason: missing_token and invalid_token (401), insufficient_scope (403), unavailable (the token could not be checked: 503).
 # TYPE filestage_auth_failures_total counter
+filestage_auth_failures_total{reason="insufficient_scope"} 0
+filestage_auth_failures_total{reason="invalid_token"} 0
 filestage_auth_failures_total{reason="missing_token"} 1
+filestage_auth_failures_total{reason="unavailable"} 0
 # HELP filestage_spool_bytes_in_use Disk reserved by the temporary files of stage calls and received uploads (--spool-budget).
 # TYPE filestage_spool_bytes_in_use gauge
 filestage_spool_bytes_in_use 4096
@@ -271,13 +274,13 @@ filestage_sessions_open 3
 // text the handler serves strictly.
 func TestLint(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := New(reg, Options{Provider: "local"})
+	m := NewMetrics(reg, MetricsOptions{Provider: "local"})
 	srv := server.NewMCPServer("t", "1", server.WithToolCapabilities(false))
 	srv.AddTool(mcp.NewTool("ok"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("fine"), nil
 	})
 	m.Instrument(srv)
-	srv.HandleMessage(context.Background(), []byte(callTool(1, "ok")))
+	srv.HandleMessage(context.Background(), []byte(toolCallMessage(1, "ok")))
 	m.WatchSpool(func() int64 { return 1 }, func() int64 { return 2 })
 	m.WatchSessions(func() int { return 0 })
 	m.Fetched(SourceFile, 10)
@@ -292,7 +295,7 @@ func TestLint(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", Path, nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", MetricsPath, nil))
 	if rec.Code != 200 {
 		t.Fatalf("status %d", rec.Code)
 	}
@@ -314,16 +317,16 @@ func TestLint(t *testing.T) {
 
 func TestServe(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := New(reg, Options{NoRuntime: true})
+	m := NewMetrics(reg, MetricsOptions{NoRuntime: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, m.Handler(), slog.New(slog.DiscardHandler)) }()
+	go func() { done <- ServeMetrics(ctx, ln, m.Handler(), slog.New(slog.DiscardHandler)) }()
 	base := "http://" + ln.Addr().String()
-	for path, want := range map[string]int{Path: 200, "/": 404, "/mcp": 404, "/metrics/x": 404} {
+	for path, want := range map[string]int{MetricsPath: 200, "/": 404, "/mcp": 404, "/metrics/x": 404} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -333,12 +336,12 @@ func TestServe(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
-		if path == Path && !strings.Contains(string(body), "mcp_server_session_duration_seconds") {
+		if path == MetricsPath && !strings.Contains(string(body), "mcp_server_session_duration_seconds") {
 			t.Errorf("GET %s: %s", path, body)
 		}
 	}
-	if resp, err := http.Post(base+Path, "text/plain", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST %s: %v %v", Path, resp, err)
+	if resp, err := http.Post(base+MetricsPath, "text/plain", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST %s: %v %v", MetricsPath, resp, err)
 	}
 	cancel()
 	select {
@@ -349,7 +352,7 @@ func TestServe(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not stop")
 	}
-	if _, err := http.Get(base + Path); err == nil {
+	if _, err := http.Get(base + MetricsPath); err == nil {
 		t.Error("the listener is still open")
 	}
 }
@@ -358,8 +361,8 @@ func TestErrorType(t *testing.T) {
 	if got := errorType(errors.New("plain")); got != ErrorOther {
 		t.Errorf("plain error: %q", got)
 	}
-	if key(context.Background(), 1, nil) != key(context.Background(), 1, nil) {
+	if requestKey(context.Background(), 1, nil) != requestKey(context.Background(), 1, nil) {
 		t.Error("a request without a message has no stable key")
 	}
-	_ = key(context.Background(), []int{1}, nil) // an id that cannot key a map does not panic
+	_ = requestKey(context.Background(), []int{1}, nil) // an id that cannot key a map does not panic
 }

@@ -42,7 +42,7 @@ const HeaderRequestID = "X-Request-Id"
 // accessLog writes one line per request when it ends: method, path
 // without its query (signatures and session ids live there), status,
 // bytes, duration, client and remote address. Refusals are warnings;
-// health checks, which a load balancer sends every few seconds, are debug.
+// health checks and metric scrapes are debug.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -57,7 +57,8 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		switch {
 		case rec.status >= 400:
 			level = slog.LevelWarn
-		case r.URL.Path == PathHealth:
+		case r.URL.Path == PathHealth || r.URL.Path == "/metrics":
+			// Asked every few seconds by load balancers and scrapers.
 			level = slog.LevelDebug
 		}
 		if !log.Enabled(r.Context(), level) {
