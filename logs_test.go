@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -80,6 +81,9 @@ func TestAccessLog(t *testing.T) {
 	accessLines := map[string][]map[string]any{}
 	var stagedLine map[string]any
 	for _, m := range lines {
+		if m["msg"] == "filestage started" && !strings.HasPrefix(fmt.Sprint(m["auth"]), "named tokens from ") {
+			t.Errorf("the start-up line says auth %v", m["auth"])
+		}
 		id, _ := m["request_id"].(string)
 		if m["msg"] == "http" {
 			accessLines[id] = append(accessLines[id], m)

@@ -265,7 +265,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	}
 	log.Info("filestage started", "version", ver.String(), "transport", cfg.Transport, "provider", cfg.Provider,
 		"addr", ln.Addr().String(), "public_url", publicURL, "data_dir", cfg.DataDir, "private_urls", cfg.AllowPrivateURLs,
-		"file_roots", sources.Roots(), "max_concurrent_stages", stages, "spool_budget", budget)
+		"file_roots", sources.Roots(), "max_concurrent_stages", stages, "spool_budget", budget, "auth", authMode(cfg, authn))
 
 	if cfg.Transport == config.TransportStdio {
 		uploads := http.NewServeMux()
@@ -447,4 +447,26 @@ func newRegistry() *providers.Registry {
 	r.Register(recoup.Name, recoup.Open)
 	r.Register(quant.Name, quant.Open)
 	return r
+}
+
+// authMode says how callers prove who they are, for the start-up line;
+// never a token.
+func authMode(cfg config.Config, a *auth.Authenticator) string {
+	switch {
+	case cfg.Transport == config.TransportStdio:
+		return "none: stdio's one client is the local user"
+	case a == nil:
+		return "none: loopback only"
+	}
+	var modes []string
+	if cfg.AuthToken != "" {
+		modes = append(modes, "a bearer token (--auth-token)")
+	}
+	if a.Tokens != nil {
+		modes = append(modes, fmt.Sprintf("named tokens from %s (clients: %d)", cfg.TokensFile, a.Tokens.Count()))
+	}
+	if a.OAuth != nil {
+		modes = append(modes, "OAuth access tokens from "+strings.Join(a.OAuth.Issuers(), ", "))
+	}
+	return strings.Join(modes, "; ")
 }

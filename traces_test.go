@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	collector "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -67,7 +69,10 @@ func TestTracesExportedByOTLP(t *testing.T) {
 	for _, sp := range spans {
 		if sp.Name == "tools/call "+tools.StageName {
 			found = hex.EncodeToString(sp.TraceId) == "4bf92f3577b34da6a3ce929d0e0e4736" && hex.EncodeToString(sp.ParentSpanId) == "00f067aa0ba902b7" &&
-				sp.Kind == tracepb.Span_SPAN_KIND_SERVER
+				sp.Kind == tracepb.Span_SPAN_KIND_SERVER && slices.ContainsFunc(sp.Attributes, func(a *commonpb.KeyValue) bool {
+				// The id the request's access line and log lines carry.
+				return a.Key == "filestage.request_id" && len(a.GetValue().GetStringValue()) == 16
+			})
 		}
 	}
 	if !found || len(services) == 0 || services[0] != "filestage" {

@@ -18,6 +18,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/filestage/filestage/transport"
 )
 
 // TracesFromEnv returns the tracer provider the standard OTEL_* variables
@@ -93,6 +95,10 @@ func (m mcpTracer) Start(ctx context.Context, name string, kind tracing.SpanKind
 	case strings.HasPrefix(name, "tool."):
 		name = "execute_tool " + strings.TrimPrefix(name, "tool.")
 		opts = append(opts, trace.WithAttributes(attribute.String("gen_ai.operation.name", "execute_tool")))
+	}
+	if id := transport.RequestID(ctx); id != "" {
+		// The id of the HTTP request's access line and log lines.
+		opts = append(opts, trace.WithAttributes(attribute.String("filestage.request_id", id)))
 	}
 	ctx, s.s = m.t.Start(ctx, name, opts...)
 	s.SetAttributes(attrs...)
