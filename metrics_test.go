@@ -165,6 +165,26 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("/mcp without a token: %d, want 401", resp.StatusCode)
 	}
 
+	// A browser page of another origin, and a rebound DNS name: refused
+	// before authentication, each under its own reason.
+	for _, r := range []struct{ origin, host string }{{"http://evil.example", ""}, {"", "evil.example"}} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{}`))
+		if r.origin != "" {
+			req.Header.Set("Origin", r.origin)
+		}
+		if r.host != "" {
+			req.Host = r.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q host %q: %d, want 403", r.origin, r.host, resp.StatusCode)
+		}
+	}
+
 	c, err := client.NewStreamableHttpClient(base+"/mcp", mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +222,8 @@ func TestMetrics(t *testing.T) {
 		{"filestage_auth_failures_total", l("reason", "missing_token"), 2},
 		{"filestage_auth_failures_total", l("reason", "invalid_token"), 1},
 		{"filestage_http_refusals_total", l("reason", "unauthorized"), 3},
+		{"filestage_http_refusals_total", l("reason", "origin"), 1},
+		{"filestage_http_refusals_total", l("reason", "host"), 1},
 		{"mcp_server_operation_duration_seconds", operation("initialize", "", ""), 1},
 		{"mcp_server_operation_duration_seconds", operation("tools/call", "stage_connector_file", ""), 2},
 		{"mcp_server_operation_duration_seconds", operation("tools/call", "stage_connector_file", "tool_error"), 2},

@@ -16,6 +16,8 @@ import (
 type access struct {
 	id     string
 	client string
+	// reason, when set, names a refusal better than its status does.
+	reason string
 }
 
 type accessKey struct{}
@@ -26,6 +28,23 @@ func RequestID(ctx context.Context) string {
 		return a.id
 	}
 	return ""
+}
+
+// refusing names the reason the request is about to be refused for, for
+// the access line and the refusal counts: a reason word, never anything
+// the client sent.
+func refusing(ctx context.Context, reason string) {
+	if a, _ := ctx.Value(accessKey{}).(*access); a != nil {
+		a.reason = reason
+	}
+}
+
+// refusalReason is why a request answered code was refused.
+func refusalReason(ctx context.Context, code int) string {
+	if a, _ := ctx.Value(accessKey{}).(*access); a != nil && a.reason != "" {
+		return a.reason
+	}
+	return reasonFor(code)
 }
 
 // noteClient records who called, for the access line.
@@ -75,7 +94,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		}
 		if rec.status >= 400 {
-			attrs = append(attrs, slog.String("reason", reasonFor(rec.status)))
+			attrs = append(attrs, slog.String("reason", refusalReason(r.Context(), rec.status)))
 		}
 		// The request id is an attribute here already: the handler that
 		// adds it from the context must not add it twice.

@@ -248,6 +248,7 @@ func checkHost(publicHost string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		if local != nil && config.IsLoopback(local.String()) && !config.IsLoopback(r.Host) && !strings.EqualFold(r.Host, publicHost) {
+			refusing(r.Context(), "host")
 			http.Error(w, "forbidden: Host "+r.Host+" is not this server's (see --public-url)", http.StatusForbidden)
 			return
 		}
@@ -261,6 +262,7 @@ func checkHost(publicHost string, next http.Handler) http.Handler {
 func checkOrigin(allowed []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, allowed) {
+			refusing(r.Context(), "origin")
 			http.Error(w, "forbidden: origin "+origin+" is not allowed (see --allowed-origins)", http.StatusForbidden)
 			return
 		}

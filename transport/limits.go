@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -199,7 +200,7 @@ func bounded(next http.Handler, rate bodyRate, refused *refusals) http.Handler {
 			rc.SetReadDeadline(b.base)
 			b.body, r.Body = r.Body, b
 		}
-		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused}, r)
+		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused, ctx: r.Context()}, r)
 		// net/http writes what is buffered once the handler returns.
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	})
@@ -281,6 +282,8 @@ type cutWriter struct {
 	body    *rateBody
 	refused *refusals
 	wrote   bool
+	// ctx is the request's, which may name why it is refused.
+	ctx context.Context
 }
 
 func (w *cutWriter) WriteHeader(code int) {
@@ -291,7 +294,7 @@ func (w *cutWriter) WriteHeader(code int) {
 			w.Header().Set("Connection", "close")
 		}
 		if code >= 400 {
-			w.refused.note(reasonFor(code))
+			w.refused.note(refusalReason(w.ctx, code))
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
