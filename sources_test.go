@@ -303,7 +303,8 @@ func countFiles(dir string) int {
 func TestDataDirIsNeverASource(t *testing.T) {
 	home := t.TempDir()
 	data := filepath.Join(home, ".local", "share", "filestage")
-	s := start(t, map[string]string{"FILESTAGE_DATA_DIR": data, "FILESTAGE_FILE_ROOTS": home})
+	// The default data directory, below HOME, as a newcomer has it.
+	s := start(t, map[string]string{"FILESTAGE_DATA_DIR": "", "HOME": home, "FILESTAGE_FILE_ROOTS": home})
 	if !strings.Contains(s.logs.String(), "contains the data directory") {
 		t.Errorf("no start-up warning:\n%s", s.logs)
 	}
