@@ -201,6 +201,13 @@ func TestPresignWhereNothingListens(t *testing.T) {
 	if stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
 	}
+	// A --listen on every address is reached, and named, on loopback.
+	_, port, _ := net.SplitHostPort(addr)
+	env = map[string]string{"FILESTAGE_DATA_DIR": t.TempDir()}
+	stdout, stderr, code = command(t, env, "presign", file, "--toolkit-slug", "slack", "--tool-slug", "SLACK_UPLOAD_FILE", "--listen", ":"+port)
+	if code != 0 || !strings.Contains(stdout, `"new_presigned_url": "http://127.0.0.1:`+port+`/files/`) || stderr != want {
+		t.Errorf("--listen :%s: exit %d\nstdout %s\nstderr %s", port, code, stdout, stderr)
+	}
 }
 
 // TestPresignOverStdioSaysTheURLEndsWithTheProcess: over stdio the upload

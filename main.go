@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel"
 
 	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/cli"
@@ -126,6 +127,12 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 			publicURL = "http://" + ln.Addr().String()
 		}
 	} else if publicURL == "" {
+		// A server listening on every address (":8080") is reached on
+		// loopback from here.
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+			cfg.Listen = net.JoinHostPort("127.0.0.1", port)
+		}
 		publicURL = "http://" + cfg.Listen
 	}
 
@@ -242,8 +249,14 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		}
 	}()
 	drain := transport.NewDrain()
-	mcpServer := tools.NewServer(short, svc, append([]server.ServerOption{server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks())},
-		telemetry.ServerOptions(tp)...)...)
+	serverOpts := []server.ServerOption{server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks())}
+	if tp != nil {
+		serverOpts = append(serverOpts, telemetry.ServerOptions(tp)...)
+		// The SDK's own complaints (an unreachable collector) go to the
+		// log, in its format, not to stderr on their own.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("traces not exported", "err", err) }))
+	}
+	mcpServer := tools.NewServer(short, svc, serverOpts...)
 	metrics.Instrument(mcpServer)
 	stopMetrics, err := serveMetrics(ctx, cfg, metrics, log)
 	if err != nil {
@@ -297,7 +310,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		MaxSessions: cfg.MaxSessions, MaxClientSessions: clientSessions,
 		// Room for the largest data: URL, however it is encoded.
 		MaxBodyBytes: 4*cfg.MaxInlineBytes + 1<<20,
-		Metrics:      metrics, MetricsHandler: mainMetrics(cfg, metrics),
+		Metrics:      metrics, MetricsHandler: mainMetrics(cfg, metrics), MetricsScope: cfg.ScopeMetrics,
 	})
 	metrics.WatchSessions(h.Sessions)
 	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log, Metrics: metrics})

@@ -48,11 +48,17 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 		return nil, fmt.Errorf("--metrics-listen %s: %v; choose another address with --metrics-listen or FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
 	}
 	log.Info("serving metrics", "addr", ln.Addr().String(), "path", telemetry.MetricsPath)
+	h := m.Handler()
+	if config.IsLoopback(ln.Addr().String()) {
+		h = loopbackHostOnly(h)
+	} else {
+		log.Warn("metrics are served without authentication on a non-loopback address: every client's activity is in them; keep --metrics-listen on a private network, or read them on the main listener with a token", "addr", ln.Addr().String())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := telemetry.ServeMetrics(ctx, ln, m.Handler(), log); err != nil {
+		if err := telemetry.ServeMetrics(ctx, ln, h, log); err != nil {
 			log.Error("metrics listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -63,4 +69,17 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 func countAttempts(c *providers.Client, m *telemetry.Metrics) *providers.Client {
 	c.Attempted = m.ProviderAttempt
 	return c
+}
+
+// loopbackHostOnly refuses requests naming another host than loopback: a
+// web page whose name was made to point at 127.0.0.1 (DNS rebinding)
+// does not read a loopback metrics port.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !config.IsLoopback(r.Host) {
+			http.Error(w, "forbidden: Host "+r.Host+" is not loopback", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/internal/testfile"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/composio/composiotest"
@@ -329,6 +330,14 @@ func TestMetricsListen(t *testing.T) {
 	if code := get(t, metrics+"/mcp", ""); code != http.StatusNotFound {
 		t.Errorf("/mcp on the metrics listener: %d, want 404", code)
 	}
+	// A rebound DNS name pointing at the loopback port reads nothing.
+	req, _ := http.NewRequest(http.MethodGet, metrics+"/metrics", nil)
+	req.Host = "rebound.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("/metrics with a foreign Host: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	c, err := client.NewStreamableHttpClient("http://"+s.addr+"/mcp", mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
 		t.Fatal(err)
@@ -361,5 +370,18 @@ func TestMetricsStdio(t *testing.T) {
 	})
 	if _, ok := scrape(t, metrics+"/metrics", "")["filestage_sessions_open"]; ok {
 		t.Error("stdio reports HTTP sessions")
+	}
+}
+
+// TestMetricsNeedTheirScope: the metrics are every client's, so on the
+// main listener only a token granted metrics:read reads them.
+func TestMetricsNeedTheirScope(t *testing.T) {
+	app, appLine, _ := auth.NewToken("app", []string{"files:stage"})
+	ops, opsLine, _ := auth.NewToken("ops", []string{"metrics:read"})
+	s := start(t, map[string]string{"FILESTAGE_TOKENS_FILE": tokensFile(t, appLine, opsLine)}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	for token, want := range map[string]int{app: http.StatusForbidden, ops: http.StatusOK, "": http.StatusUnauthorized} {
+		if code := get(t, "http://"+s.addr+"/metrics", token); code != want {
+			t.Errorf("token %.8s…: %d, want %d", token, code, want)
+		}
 	}
 }

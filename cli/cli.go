@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -44,8 +45,12 @@ func Presign(ctx context.Context, svc *tools.Service, fileURL string, in schema.
 		return err
 	}
 	if svc.ServedHere != "" && strings.HasPrefix(out.NewPresignedURL, svc.ServedHere) && !answers(ctx, svc.ServedHere) {
-		fmt.Fprintf(stderr, "filestage: nothing answers at %s, where this URL points: the upload fails until a filestage on the same data directory listens there:\n  filestage serve --transport http --listen %s (with this --data-dir)\n",
-			svc.ServedHere, strings.TrimPrefix(svc.ServedHere, "http://"))
+		start := "a filestage serve --transport http behind " + svc.ServedHere + " (with this --data-dir)"
+		if u, err := url.Parse(svc.ServedHere); err == nil && u.Scheme == "http" && u.Path == "" {
+			start = "filestage serve --transport http --listen " + u.Host + " (with this --data-dir)"
+		}
+		fmt.Fprintf(stderr, "filestage: nothing answers at %s, where this URL points: the upload fails until a filestage on the same data directory listens there:\n  %s\n",
+			svc.ServedHere, start)
 	}
 	return nil
 }

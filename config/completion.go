@@ -39,7 +39,11 @@ func Completion(shell string) (string, error) {
 		fmt.Fprintf(&b, "_filestage() {\n  local cur=${COMP_WORDS[COMP_CWORD]} cmd=serve global=%q words\n", strings.Join(global, " "))
 		b.WriteString("  if [ \"$COMP_CWORD\" -eq 1 ] && [[ $cur != -* ]]; then\n")
 		fmt.Fprintf(&b, "    COMPREPLY=($(compgen -W %q -- \"$cur\")); return\n  fi\n", strings.Join(commands, " "))
-		b.WriteString("  [[ ${COMP_WORDS[1]} != -* ]] && cmd=${COMP_WORDS[1]}\n  case $cmd in\n")
+		b.WriteString("  [[ ${COMP_WORDS[1]} != -* ]] && cmd=${COMP_WORDS[1]}\n")
+		// A flag's value or a command's argument (a file, a key): the
+		// shell's own completion, which -o default falls back to.
+		b.WriteString("  case $cmd in help|completion) ;; *) [[ $cur == -* ]] || return 0 ;; esac\n")
+		b.WriteString("  case $cmd in\n")
 		for _, c := range sortedKeys(perCommand) {
 			fmt.Fprintf(&b, "    %s) words=%q ;;\n", c, strings.Join(perCommand[c], " "))
 		}
@@ -52,13 +56,13 @@ func Completion(shell string) (string, error) {
 		b.WriteString("# filestage completion for fish: filestage completion fish | source\n")
 		fmt.Fprintf(&b, "complete -c filestage -f -n __fish_use_subcommand -a %q\n", strings.Join(commands, " "))
 		for _, o := range options(&d, &s, &s, &s) {
-			fmt.Fprintf(&b, "complete -c filestage -l %s -d %q\n", o.flag, firstClause(o.help))
+			fmt.Fprintf(&b, "complete -c filestage -l %s -d %s\n", o.flag, fishQuote(firstClause(o.help)))
 		}
 		for _, o := range commandOptions(&d) {
-			fmt.Fprintf(&b, "complete -c filestage -n '__fish_seen_subcommand_from stage presign' -l %s -d %q\n", o.flag, firstClause(o.help))
+			fmt.Fprintf(&b, "complete -c filestage -n '__fish_seen_subcommand_from stage presign' -l %s -d %s\n", o.flag, fishQuote(firstClause(o.help)))
 		}
 		for _, o := range lsOptions(&d) {
-			fmt.Fprintf(&b, "complete -c filestage -n '__fish_seen_subcommand_from ls' -l %s -d %q\n", o.flag, firstClause(o.help))
+			fmt.Fprintf(&b, "complete -c filestage -n '__fish_seen_subcommand_from ls' -l %s -d %s\n", o.flag, fishQuote(firstClause(o.help)))
 		}
 		fmt.Fprintf(&b, "complete -c filestage -f -n '__fish_seen_subcommand_from completion' -a %q\n", strings.Join(Shells, " "))
 		return b.String(), nil
@@ -90,4 +94,10 @@ func firstClause(help string) string {
 		help = help[:i]
 	}
 	return strings.TrimSpace(help)
+}
+
+// fishQuote quotes s for fish: single quotes, in which only \\ and \'
+// are special, so no $ or ( in a help text is ever expanded.
+func fishQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

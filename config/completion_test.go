@@ -35,6 +35,10 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"filestage", "serve", "--ret"}, []string{"--retention"}, nil},
 		{[]string{"filestage", "completion", ""}, []string{"bash", "zsh", "fish"}, nil},
 		{[]string{"filestage", "token", "new", "--"}, []string{"--scopes"}, []string{"--data-dir"}},
+		// A flag's value or a command's argument is the shell's to
+		// complete (files): nothing is offered.
+		{[]string{"filestage", "serve", "--data-dir", ""}, nil, []string{"--transport"}},
+		{[]string{"filestage", "stage", ""}, nil, []string{"--tool-slug"}},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(bash, "--norc", "-c", `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _filestage; printf '%s\n' "${COMPREPLY[@]}"`, "bash", path)
@@ -44,6 +48,9 @@ func TestCompletionBash(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", tt.words, err, out)
 		}
 		got := strings.Fields(string(out))
+		if tt.want == nil && len(got) != 0 {
+			t.Errorf("%v completes to %v, want nothing (the shell's files)", tt.words, got)
+		}
 		for _, w := range tt.want {
 			if !slices.Contains(got, w) {
 				t.Errorf("%v completes to %v, without %s", tt.words, got, w)
@@ -79,6 +86,9 @@ func TestCompletionScripts(t *testing.T) {
 				}
 			}
 		}
+	}
+	if got := fishQuote(`it's a \ "$x"`); got != `'it\'s a \\ "$x"'` {
+		t.Errorf("fishQuote: %s", got)
 	}
 	if _, err := Completion("tcsh"); err == nil {
 		t.Error("a tcsh script")

@@ -88,8 +88,9 @@ type Config struct {
 	OAuthIntrospectionURL          string
 	OAuthIntrospectionClientID     string
 	OAuthIntrospectionClientSecret string
-	// ScopeStage and ScopePresign are the scopes the two tools need.
-	ScopeStage, ScopePresign string
+	// ScopeStage and ScopePresign are the scopes the two tools need;
+	// ScopeMetrics, reading /metrics on the main listener.
+	ScopeStage, ScopePresign, ScopeMetrics string
 	// Each client's share, where its own entry sets none; zero: no limit,
 	// and for ClientMaxStages, a quarter of MaxConcurrentStages when more
 	// than one client can exist.
@@ -166,6 +167,7 @@ func defaults() Config {
 		LogFormat:      "text",
 		ScopeStage:     "files:stage",
 		ScopePresign:   "files:presign",
+		ScopeMetrics:   "metrics:read",
 	}
 }
 
@@ -416,6 +418,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"oauth-introspection-client-secret", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET", "that client's secret (prefer the environment variable)", (*stringValue)(&c.OAuthIntrospectionClientSecret)},
 		{"scope-stage", "FILESTAGE_SCOPE_STAGE", "scope a token needs to call stage_connector_file", (*stringValue)(&c.ScopeStage)},
 		{"scope-presign", "FILESTAGE_SCOPE_PRESIGN", "scope a token needs to call request_presigned_upload", (*stringValue)(&c.ScopePresign)},
+		{"scope-metrics", "FILESTAGE_SCOPE_METRICS", "scope a token needs to read /metrics on the main listener (every client's activity is in them)", (*stringValue)(&c.ScopeMetrics)},
 		{"client-max-stages", "FILESTAGE_CLIENT_MAX_STAGES", "most stage calls one client runs at once, where its tokens file entry sets none (default a quarter of --max-concurrent-stages when several clients can exist; 0 and one client: no limit)", (*intValue)(&c.ClientMaxStages)},
 		{"client-max-sessions", "FILESTAGE_CLIENT_MAX_SESSIONS", "http: most sessions one client holds at once (default a quarter of --max-sessions when several clients can exist; 0 and one client: no limit)", (*intValue)(&c.ClientMaxSessions)},
 		{"client-calls-per-minute", "FILESTAGE_CLIENT_CALLS_PER_MINUTE", "most tool calls one client makes per minute, where its tokens file entry sets none (default 0: no limit)", (*intValue)(&c.ClientCallsPerMinute)},
@@ -502,8 +505,8 @@ func (c *Config) validate() error {
 	if (c.OAuthIntrospectionClientID != "") != (c.OAuthIntrospectionClientSecret != "") {
 		return fmt.Errorf("--oauth-introspection-client-id and --oauth-introspection-client-secret go together")
 	}
-	if !validScope(c.ScopeStage) || !validScope(c.ScopePresign) {
-		return fmt.Errorf("--scope-stage and --scope-presign: a scope is printable ASCII without spaces, quotes or backslashes")
+	if !validScope(c.ScopeStage) || !validScope(c.ScopePresign) || !validScope(c.ScopeMetrics) {
+		return fmt.Errorf("--scope-stage, --scope-presign and --scope-metrics: a scope is printable ASCII without spaces, quotes or backslashes")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

@@ -83,7 +83,7 @@ func TestParse(t *testing.T) {
 			"FILESTAGE_STATELESS": "true", "FILESTAGE_TOKENS_FILE": "/etc/filestage/tokens", "FILESTAGE_OAUTH_ISSUER": "https://as.example/, https://as2.example",
 			"FILESTAGE_OAUTH_AUDIENCE": "https://files.example.com/mcp", "FILESTAGE_OAUTH_INTROSPECTION_URL": "https://as.example/introspect",
 			"FILESTAGE_OAUTH_INTROSPECTION_CLIENT_ID": "filestage", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET": "s\n",
-			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60", "FILESTAGE_CLIENT_MAX_SESSIONS": "7",
+			"FILESTAGE_SCOPE_STAGE": "stage", "FILESTAGE_SCOPE_PRESIGN": "presign", "FILESTAGE_SCOPE_METRICS": "ops", "FILESTAGE_CLIENT_MAX_STAGES": "3", "FILESTAGE_CLIENT_CALLS_PER_MINUTE": "60", "FILESTAGE_CLIENT_MAX_SESSIONS": "7",
 			"FILESTAGE_RETENTION": "30d", "FILESTAGE_DOWNLOAD_URL_TTL": "15m",
 			"FILESTAGE_LOG_FORMAT": "json",
 		}, func(t *testing.T, c Config) {
@@ -94,7 +94,7 @@ func TestParse(t *testing.T) {
 				TokensFile: "/etc/filestage/tokens", OAuthIssuers: []string{"https://as.example/", "https://as2.example"},
 				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
 				OAuthIntrospectionClientID: "filestage", OAuthIntrospectionClientSecret: "s",
-				ScopeStage: "stage", ScopePresign: "presign", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7, UploadLinkTTL: 30 * time.Minute,
+				ScopeStage: "stage", ScopePresign: "presign", ScopeMetrics: "ops", ClientMaxStages: 3, ClientCallsPerMinute: 60, ClientMaxSessions: 7, UploadLinkTTL: 30 * time.Minute,
 				Retention: 30 * 24 * time.Hour, DownloadURLTTL: 15 * time.Minute, LogFormat: "json"}
 			if !slices.Equal(c.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(c.FileRoots, want.FileRoots) {
 				t.Errorf("origins %v, roots %v", c.AllowedOrigins, c.FileRoots)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/filestage/filestage/internal/redact"
 )
@@ -126,8 +127,13 @@ func (c *Client) do(ctx context.Context, op string, newReq func(ctx context.Cont
 		if c.UserAgent != "" && req.Header.Get("User-Agent") == "" {
 			req.Header.Set("User-Agent", c.UserAgent)
 		}
-		// The platform continues the call's trace, when it is traced.
-		propagation.TraceContext{}.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
+		// The platform continues the call's trace, when filestage traces
+		// it: its own span's traceparent, and no tracestate a client
+		// may have sent.
+		if trace.SpanFromContext(req.Context()).IsRecording() {
+			propagation.TraceContext{}.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
+			req.Header.Del("Tracestate")
+		}
 		resp, err := c.HTTP.Do(req)
 		var wait time.Duration
 		switch {

@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/filestage/filestage/transport"
 )
@@ -25,13 +26,14 @@ import (
 // TracesFromEnv returns the tracer provider the standard OTEL_* variables
 // ask for: OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, unless OTEL_SDK_DISABLED is
-// true or OTEL_TRACES_EXPORTER is none; else a provider that records
-// nothing. shutdown flushes the spans still buffered.
+// true or OTEL_TRACES_EXPORTER is none; else nil: no tracing at all, so
+// that a client's trace context is neither read nor passed on. shutdown
+// flushes the spans still buffered.
 func TracesFromEnv(ctx context.Context, getenv func(string) string, version string) (_ trace.TracerProvider, shutdown func(context.Context) error, _ error) {
 	none := func(context.Context) error { return nil }
 	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") || getenv("OTEL_TRACES_EXPORTER") == "none" ||
 		getenv("OTEL_EXPORTER_OTLP_ENDPOINT")+getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return noop.NewTracerProvider(), none, nil
+		return nil, none, nil
 	}
 	if e := getenv("OTEL_TRACES_EXPORTER"); e != "" && e != "otlp" {
 		return nil, none, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: filestage exports traces by otlp (or none)", e)
@@ -58,14 +60,33 @@ func TracesFromEnv(ctx context.Context, getenv func(string) string, version stri
 		// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
 		resource.WithFromEnv())
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		exp.Shutdown(ctx)
 		return nil, none, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// Bounded: a span holds at most a few KiB, whatever a client sends.
+	limits := sdktrace.NewSpanLimits()
+	limits.AttributeValueLengthLimit = 256
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithRawSpanLimits(limits))
 	return tp, tp.Shutdown, nil
 }
 
-// propagator reads and writes W3C trace context and baggage.
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+// propagator reads W3C trace context; a client's baggage is not taken.
+var propagator = propagation.TraceContext{}
+
+// knownMethod reports whether a span may be named after m: any other
+// method a client sends is _OTHER, so that no name or attribute is the
+// client's.
+func knownMethod(m string) bool {
+	switch mcp.MCPMethod(m) {
+	case mcp.MethodInitialize, mcp.MethodPing, mcp.MethodResourcesList, mcp.MethodResourcesTemplatesList,
+		mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe, mcp.MethodPromptsList, mcp.MethodPromptsGet,
+		mcp.MethodToolsList, mcp.MethodToolsCall, mcp.MethodSetLogLevel, mcp.MethodListRoots, mcp.MethodTasksGet, mcp.MethodTasksList,
+		mcp.MethodTasksResult, mcp.MethodTasksCancel,
+		"notifications/initialized", "notifications/cancelled", "notifications/progress", "notifications/roots/list_changed", "completion/complete":
+		return true
+	}
+	return false
+}
 
 // ServerOptions trace every MCP request through tp: a server span per
 // request, its parent taken from the request's _meta (SEP-414, on every
@@ -90,6 +111,9 @@ func (m mcpTracer) Start(ctx context.Context, name string, kind tracing.SpanKind
 	switch {
 	case strings.HasPrefix(name, "mcp."):
 		s.method = strings.TrimPrefix(name, "mcp.")
+		if !knownMethod(s.method) {
+			s.method = otherValue
+		}
 		name = s.method
 		opts = append(opts, trace.WithAttributes(attribute.String("mcp.method.name", s.method)))
 	case strings.HasPrefix(name, "tool."):
@@ -120,6 +144,10 @@ type mcpSpan struct {
 	method string
 }
 
+// otherValue stands for what a client named that the server does not know,
+// as the conventions' _OTHER.
+const otherValue = "_OTHER"
+
 // semconv maps mcp-go's attribute names to the conventions'.
 var semconv = map[string]string{
 	"mcp.method":    "mcp.method.name",
@@ -128,11 +156,22 @@ var semconv = map[string]string{
 
 func (s *mcpSpan) SetAttributes(attrs ...tracing.Attribute) {
 	for _, a := range attrs {
-		key := a.Key
+		key, value := a.Key, a.Value
 		if k, ok := semconv[key]; ok {
 			key = k
 		}
-		s.s.SetAttributes(attribute.String(key, a.Value))
+		switch key {
+		case "mcp.method.name":
+			if !knownMethod(value) {
+				value = otherValue
+			}
+		case "mcp.session.id":
+			// A session id reaches a session: the trace backend gets a
+			// digest that still ties the session's spans together.
+			sum := sha256.Sum256([]byte(value))
+			value = hex.EncodeToString(sum[:8])
+		}
+		s.s.SetAttributes(attribute.String(key, value))
 		if key == "gen_ai.tool.name" && s.method != "" {
 			s.s.SetName(s.method + " " + a.Value)
 		}
@@ -144,14 +183,14 @@ func (s *mcpSpan) RecordError(err error) { s.s.RecordError(err) }
 func (s *mcpSpan) SetStatus(code tracing.StatusCode, description string) {
 	switch code {
 	case tracing.StatusError:
-		s.s.SetStatus(codes.Error, description)
-		// A tool error result is the tool's failure, as the conventions
-		// say: error.type names it.
+		// mcp-go's description may quote what the client sent (an
+		// unknown method, a tool name): only its kind is kept.
+		errType := otherValue
 		if description == "tool returned error result" {
-			s.s.SetAttributes(attribute.String("error.type", "tool_error"))
-		} else {
-			s.s.SetAttributes(attribute.String("error.type", "_OTHER"))
+			errType = "tool_error" // as the conventions name a tool's failure
 		}
+		s.s.SetStatus(codes.Error, errType)
+		s.s.SetAttributes(attribute.String("error.type", errType))
 	case tracing.StatusOK:
 		s.s.SetStatus(codes.Ok, description)
 	}
@@ -208,10 +247,4 @@ func (metaPropagator) ExtractMeta(ctx context.Context, meta *mcp.Meta) context.C
 		return ctx
 	}
 	return propagator.Extract(ctx, c)
-}
-
-// Inject writes ctx's trace context into the headers of an outgoing
-// request, so a provider's platform continues the trace.
-func Inject(ctx context.Context, h http.Header) {
-	propagator.Inject(ctx, propagation.HeaderCarrier(h))
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +153,47 @@ func attrMap(kv []attribute.KeyValue) map[string]string {
 		m[string(a.Key)] = a.Value.Emit()
 	}
 	return m
+}
+
+// TestTracesNameNothingAClientMadeUp: an unknown method, an unknown tool
+// and a session id never reach a span's name, status or attributes.
+func TestTracesNameNothingAClientMadeUp(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	srv := server.NewMCPServer("test", "1", telemetry.ServerOptions(tp)...)
+	srv.AddTool(mcp.NewTool("known"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	})
+	h := httptest.NewServer(server.NewStreamableHTTPServer(srv, server.WithStateLess(true)))
+	defer h.Close()
+	const secret = "client-made-up-zzz"
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"` + secret + strings.Repeat("A", 4096) + `\nfake=line","params":{}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"` + secret + `","arguments":{}}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, h.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("spans %v", names(spans))
+	}
+	for _, s := range spans {
+		all := s.Name() + " " + s.Status().Description
+		for _, a := range s.Attributes() {
+			all += " " + string(a.Key) + "=" + a.Value.Emit()
+		}
+		if strings.Contains(all, secret) || len(all) > 1024 {
+			t.Errorf("a span holds what the client sent: %.300s", all)
+		}
+	}
+	if spans[0].Name() != "_OTHER" || spans[1].Name() != "tools/call" {
+		t.Errorf("span names %v, want _OTHER and tools/call", names(spans))
+	}
 }

@@ -16,10 +16,11 @@ func startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (c
 		Start(ctx, name, trace.WithAttributes(attrs...))
 }
 
-// endSpan ends a step's span, marking it failed when err is set.
+// endSpan ends a step's span, marking it failed when err is set: by the
+// error's slug only, as its message may name a path or a host, and a
+// trace backend is often another party's.
 func endSpan(s trace.Span, err error) {
 	if err != nil {
-		s.RecordError(err)
 		s.SetStatus(codes.Error, AsError(err).Slug)
 	}
 	s.End()

@@ -116,7 +116,9 @@ func (s *Service) Stage(ctx context.Context, in schema.StageRequest) (schema.Sta
 		var sp *spool.File
 		r, unreserve, rerr := s.spoolReader(ctx, m.reading(ctx, src.Body), src.Size)
 		if rerr != nil {
-			return schema.StageResponse{}, s.sourceError(rerr)
+			rerr = s.sourceError(rerr)
+			endSpan(read, rerr)
+			return schema.StageResponse{}, rerr
 		}
 		// After the spool is gone (or kept as an object): defers run in
 		// reverse.

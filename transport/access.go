@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // access is what one HTTP request's access line says beyond the request
@@ -60,9 +62,13 @@ const HeaderRequestID = "X-Request-Id"
 
 // accessLog writes one line per request when it ends: method, path
 // without its query (signatures and session ids live there), status,
-// bytes, duration, client and remote address. Refusals are warnings;
-// health checks and metric scrapes are debug.
+// bytes, duration, client and remote address. Refusals are warnings, at
+// most refusalLines a second: under attack a line per refusal would be a
+// second attack, on the log, and the periodic "refused connections and
+// requests" line counts them all anyway. Health checks and metric scrapes
+// are debug.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	warns := rate.NewLimiter(refusalLines, 2*refusalLines)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		a := &access{id: newRequestID()}
@@ -80,7 +86,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			// Asked every few seconds by load balancers and scrapers.
 			level = slog.LevelDebug
 		}
-		if !log.Enabled(r.Context(), level) {
+		if !log.Enabled(r.Context(), level) || (level == slog.LevelWarn && !warns.Allow()) {
 			return
 		}
 		attrs := []slog.Attr{
@@ -108,10 +114,19 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
+// refusalLines is how many refused requests a second get a line each.
+const refusalLines = 20
+
+// maxLogPath is the longest path a line shows: a client chooses it.
+const maxLogPath = 256
+
 // logPath is a path as the log may show it: the ids of upload links,
-// which are their capability, are left out.
+// which are their capability, are left out, and a long path is cut.
 func logPath(p string) string {
 	const tus, page, assets = "/u/tus/", "/u/", "/u/assets/"
+	if len(p) > maxLogPath {
+		p = strings.ToValidUTF8(p[:maxLogPath], "") + "…"
+	}
 	switch {
 	case strings.HasPrefix(p, assets):
 		return p

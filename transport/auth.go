@@ -178,3 +178,21 @@ func quote(s string) string {
 		return r
 	}, s))
 }
+
+// requireScope refuses principals without scope (none: anyone
+// authenticated), with 403 insufficient_scope naming it.
+func (h *HTTP) requireScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if scope != "" && !auth.FromContext(r.Context()).Allows(scope) {
+			h.authFailed(AuthInsufficientScope)
+			params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
+			if u := h.metadataURL(r); u != "" {
+				params = append(params, "resource_metadata="+quote(u))
+			}
+			w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+			http.Error(w, "forbidden: reading the metrics needs scope "+scope+", which this token does not grant", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -65,8 +65,10 @@ type HTTPOptions struct {
 	// MaxClientSessions caps one client's sessions; zero means no cap.
 	MaxClientSessions int
 	// MetricsHandler, when set, serves /metrics behind the same checks
-	// and authentication as /mcp.
+	// and authentication as /mcp, to principals granted MetricsScope:
+	// the metrics are the whole server's, every client's activity in them.
 	MetricsHandler http.Handler
+	MetricsScope   string
 	// Metrics, when set, count authentication failures.
 	Metrics Metrics
 	Logger  *slog.Logger
@@ -196,7 +198,7 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 	h.mux.Handle(PathSSE, guard(sse))
 	h.mux.Handle(PathMessage, guard(sse))
 	if o.MetricsHandler != nil {
-		h.mux.Handle("GET "+PathMetrics, guard(o.MetricsHandler))
+		h.mux.Handle("GET "+PathMetrics, guard(h.requireScope(o.MetricsScope, o.MetricsHandler)))
 	}
 	h.mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
