@@ -49,6 +49,15 @@ func TestTypeScriptClient(t *testing.T) {
 	body := testfile.PNG(100 << 10)
 	src := sourceServer(t, map[string][]byte{"/images/logo": body}, "application/octet-stream")
 
+	runTSClients(t, node, bin, "client.mjs", "ok ", src.URL+"/images/logo", md5hex(body), strconv.Itoa(len(body)))
+}
+
+// runTSClients runs the interop script (interop/ts/<script>) against bin
+// over stdio, streamable HTTP and SSE, with args after the transport and
+// the target (the binary for stdio, else the endpoint of a server started
+// from it); the script must print a line of ok and the transport's name.
+func runTSClients(t *testing.T, node, bin, script, ok string, args ...string) {
+	t.Helper()
 	for _, tc := range []struct{ transport, path string }{{"stdio", ""}, {"http", "/mcp"}, {"sse", "/sse"}} {
 		t.Run(tc.transport, func(t *testing.T) {
 			env := []string{"FILESTAGE_DATA_DIR=" + t.TempDir(), "FILESTAGE_ALLOW_PRIVATE_URLS=true"}
@@ -63,12 +72,11 @@ func TestTypeScriptClient(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, node, filepath.Join("interop", "ts", "client.mjs"),
-				tc.transport, target, src.URL+"/images/logo", md5hex(body), strconv.Itoa(len(body)))
+			cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join("interop", "ts", script), tc.transport, target}, args...)...)
 			cmd.Env, cmd.WaitDelay = env, 5*time.Second
 			out, err := cmd.CombinedOutput()
-			if err != nil || !regexp.MustCompile(`(?m)^ok `+tc.transport+`$`).Match(out) {
-				t.Fatalf("node client.mjs %s: %v\n%s", tc.transport, err, out)
+			if err != nil || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(ok+tc.transport)+`$`).Match(out) {
+				t.Fatalf("node %s %s: %v\n%s", script, tc.transport, err, out)
 			}
 		})
 	}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -198,27 +196,5 @@ func TestTypeScriptStageMany(t *testing.T) {
 	bin := binary(t)
 	body := testfile.PNG(60 << 10)
 	src := sourceServer(t, map[string][]byte{"/images/logo": body}, "application/octet-stream")
-	for _, tc := range []struct{ transport, path string }{{"stdio", ""}, {"http", "/mcp"}, {"sse", "/sse"}} {
-		t.Run(tc.transport, func(t *testing.T) {
-			env := []string{"FILESTAGE_DATA_DIR=" + t.TempDir(), "FILESTAGE_ALLOW_PRIVATE_URLS=true"}
-			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "FILESTAGE_") {
-					env = append(env, kv)
-				}
-			}
-			target := bin
-			if tc.path != "" {
-				target = "http://" + startBinary(t, bin, env) + tc.path
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, filepath.Join("interop", "ts", "stagemany.mjs"),
-				tc.transport, target, src.URL+"/images/logo", src.URL+"/missing.png", md5hex(body))
-			cmd.Env, cmd.WaitDelay = env, 5*time.Second
-			out, err := cmd.CombinedOutput()
-			if err != nil || !regexp.MustCompile(`(?m)^ok stagemany `+tc.transport+`$`).Match(out) {
-				t.Fatalf("node stagemany.mjs %s: %v\n%s", tc.transport, err, out)
-			}
-		})
-	}
+	runTSClients(t, node, bin, "stagemany.mjs", "ok stagemany ", src.URL+"/images/logo", src.URL+"/missing.png", md5hex(body))
 }
