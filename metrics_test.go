@@ -32,16 +32,7 @@ type exposition map[string]*dto.MetricFamily
 // and parses it with the text format's own parser.
 func scrape(t *testing.T, url, token string) exposition {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := getWith(t, url, token)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %s\n%s", url, resp.Status, raw)
 	}
@@ -129,16 +120,7 @@ func operation(method, tool, errType string) map[string]string {
 // get is the status of a GET of url with token (none when empty).
 func get(t *testing.T, url, token string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp, _ := getWith(t, url, token)
 	return resp.StatusCode
 }
 

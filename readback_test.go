@@ -25,13 +25,28 @@ import (
 // fetch GETs a URL and returns its status, headers and body.
 func fetch(t *testing.T, url string) (int, http.Header, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, b := getWith(t, url, "")
+	return resp.StatusCode, resp.Header, b
+}
+
+// getWith GETs url with a bearer token (none when empty) and reads the
+// whole answer.
+func getWith(t *testing.T, url, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
+	return resp, b
 }
 
 func listResources(t *testing.T, c *client.Client) []mcp.Resource {
