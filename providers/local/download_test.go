@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -36,20 +35,7 @@ func (h *harness) stageBytes(t *testing.T, body []byte, name, mimetype string) p
 
 func get(t *testing.T, method, rawURL string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return send(t, method, rawURL, headers, nil)
 }
 
 func TestDownload(t *testing.T) {

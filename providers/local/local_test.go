@@ -69,6 +69,13 @@ func (h *harness) slot(t *testing.T, body []byte, size int64) providers.Slot {
 
 func put(t *testing.T, method, rawURL string, headers map[string]string, body []byte) *http.Response {
 	t.Helper()
+	resp, _ := send(t, method, rawURL, headers, body)
+	return resp
+}
+
+// send makes one request and reads its whole answer.
+func send(t *testing.T, method, rawURL string, headers map[string]string, body []byte) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, rawURL, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +87,9 @@ func put(t *testing.T, method, rawURL string, headers map[string]string, body []
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
 }
 
 func (h *harness) stored(key string) ([]byte, bool) {
