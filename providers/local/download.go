@@ -37,7 +37,8 @@ func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 	g := grant{Method: http.MethodGet, Key: strings.TrimPrefix(r.URL.Path, p.Pattern()), Size: -1, Name: q.Get("name")}
 	// Only keys the store could hold are signed: no field of the signed
 	// text can then hold the separator.
-	if _, err := p.store.path(g.Key); err != nil {
+	path, err := p.store.path(g.Key)
+	if err != nil {
 		fail(w, http.StatusNotFound, "NoSuchKey", "no such file")
 		return
 	}
@@ -51,23 +52,17 @@ func (p *Provider) serveDownload(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "SignatureDoesNotMatch", "the signature does not match this URL: use download_url exactly as it was returned")
 		return
 	}
-	now := p.now()
-	if now.After(g.Expires) {
+	if p.now().After(g.Expires) {
 		fail(w, http.StatusForbidden, "AccessDenied", "the download URL has expired: stage the file again for a new one")
 		return
 	}
-	e, ok, err := p.store.index.get(r.Context(), g.Key)
+	e, ok, err := p.Object(r.Context(), g.Key)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "InternalError", "the index could not be read")
 		return
 	}
-	if !ok || (!e.Expires.IsZero() && !now.Before(e.Expires)) {
+	if !ok {
 		fail(w, http.StatusNotFound, "NoSuchKey", "the file is no longer stored: its retention ended or it was removed; stage it again")
-		return
-	}
-	path, err := p.store.path(g.Key)
-	if err != nil {
-		fail(w, http.StatusNotFound, "NoSuchKey", "no such file")
 		return
 	}
 	f, err := os.Open(path)
