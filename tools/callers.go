@@ -79,8 +79,8 @@ func (c *Callers) enter(ctx context.Context, p *auth.Principal, stage bool) (lea
 	return func() { release(); done() }, nil
 }
 
-// get returns p's state, marked active; new limits for p start afresh.
-func (c *Callers) get(p *auth.Principal) *caller {
+// limits are p's own, or the defaults where p has none.
+func (c *Callers) limits(p *auth.Principal) auth.Limits {
 	limits := p.Limits
 	if limits.Stages == 0 {
 		limits.Stages = c.defaults.Stages
@@ -88,6 +88,20 @@ func (c *Callers) get(p *auth.Principal) *caller {
 	if limits.CallsPerMinute == 0 {
 		limits.CallsPerMinute = c.defaults.CallsPerMinute
 	}
+	return limits
+}
+
+// stageLimit is how many stage calls p may run at once; 0: no limit.
+func (c *Callers) stageLimit(p *auth.Principal) int {
+	if c == nil {
+		return 0
+	}
+	return c.limits(p).Stages
+}
+
+// get returns p's state, marked active; new limits for p start afresh.
+func (c *Callers) get(p *auth.Principal) *caller {
+	limits := c.limits(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cl, ok := c.m[p.ID]

@@ -290,17 +290,6 @@ func (s *Service) stageManyWorkers(p *auth.Principal, n int) int {
 	return max(w, 1)
 }
 
-// stageLimit is how many stage calls p may run at once; 0: no limit.
-func (c *Callers) stageLimit(p *auth.Principal) int {
-	if c == nil {
-		return 0
-	}
-	if p.Limits.Stages != 0 {
-		return p.Limits.Stages
-	}
-	return c.defaults.Stages
-}
-
 // urlPattern finds the http(s) URLs an error message quotes.
 var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
 
