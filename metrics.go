@@ -15,6 +15,7 @@ import (
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/spool"
 	"github.com/filestage/filestage/telemetry"
+	"github.com/filestage/filestage/transport"
 )
 
 // newMetrics are one server's metrics, in a registry of their own.
@@ -47,7 +48,7 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 		}
 		return nil, fmt.Errorf("--metrics-listen %s: %v; choose another address with --metrics-listen or FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
 	}
-	log.Info("serving metrics", "addr", ln.Addr().String(), "path", telemetry.MetricsPath)
+	log.Info("serving metrics", "addr", ln.Addr().String(), "path", transport.PathMetrics)
 	h := m.Handler()
 	if config.IsLoopback(ln.Addr().String()) {
 		h = loopbackHostOnly(h)

@@ -18,10 +18,8 @@ import (
 
 	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/internal/testfile"
-	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/composio/composiotest"
 	"github.com/filestage/filestage/schema"
-	"github.com/filestage/filestage/telemetry"
 )
 
 // exposition is one scrape of /metrics, parsed.
@@ -271,19 +269,6 @@ func TestMetricsProviderAttempts(t *testing.T) {
 		{"filestage_source_fetched_bytes_total", l("kind", "data"), float64(len(body))},
 		{"filestage_tool_calls_total", l("tool", "stage_connector_file", "outcome", "ok"), 1},
 	})
-}
-
-// TestMetricsNames: the telemetry package names what the provider
-// client and the transport report as they do.
-func TestMetricsNames(t *testing.T) {
-	for _, p := range [][2]string{
-		{telemetry.AttemptOK, providers.AttemptOK}, {telemetry.AttemptRetry, providers.AttemptRetry}, {telemetry.AttemptError, providers.AttemptError},
-		{telemetry.OpAPI, providers.OpAPI}, {telemetry.OpUpload, providers.OpUpload},
-	} {
-		if p[0] != p[1] {
-			t.Errorf("telemetry says %q, providers %q", p[0], p[1])
-		}
-	}
 }
 
 var metricsAddr = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)

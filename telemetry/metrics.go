@@ -7,8 +7,8 @@
 // bytes, sessions) and the Go runtime and process collectors. They live in
 // the registry given to NewMetrics: there is no global state. The packages
 // that count (tools, transport, providers) define the small interfaces or
-// hooks they call, which Metrics implements: none of them imports
-// Prometheus, and this package imports none of them.
+// hooks they call, and the words of their labels, which Metrics
+// implements and uses: none of them imports Prometheus or this package.
 package telemetry
 
 import (
@@ -27,32 +27,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// MetricsPath is where the exposition is served.
-const MetricsPath = "/metrics"
-
-// Source kinds of Fetched.
-const (
-	SourceHTTP = "http"
-	SourceFile = "file"
-	SourceData = "data"
-)
-
-// Outcomes and operations of a provider attempt (ProviderAttempt), as the
-// provider client names them (providers.AttemptOK, ...; not imported, so
-// that the providers may use this package).
-const (
-	AttemptOK    = "ok"
-	AttemptRetry = "retry" // failed, and will be made again
-	AttemptError = "error" // failed, and given up
-	OpAPI        = "api"
-	OpUpload     = "upload"
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/tools"
+	"github.com/filestage/filestage/transport"
 )
 
 // authReasons are the transport's reasons of AuthFailed, whose series
 // start at zero.
-var authReasons = []string{"missing_token", "invalid_token", "insufficient_scope", "unavailable"}
+var authReasons = []string{transport.AuthMissingToken, transport.AuthInvalidToken, transport.AuthInsufficientScope, transport.AuthUnavailable}
 
 // ErrorOther is error_type when a failure's kind is not known, and
 // gen_ai_tool_name for a tool the server does not have (as the OpenTelemetry
@@ -146,11 +129,11 @@ func NewMetrics(reg *prometheus.Registry, o MetricsOptions) *Metrics {
 	}, []string{"reason"})
 	reg.MustRegister(m.operations, m.sessions, m.fetched, stored, m.toolCalls, m.inFlight, m.attempts, m.refusals, m.authFails)
 	m.stored = stored.WithLabelValues(o.Provider)
-	m.fetchedHTTP = m.fetched.WithLabelValues(SourceHTTP)
-	m.fetchedFile = m.fetched.WithLabelValues(SourceFile)
-	m.fetchedData = m.fetched.WithLabelValues(SourceData)
-	for _, op := range []string{OpAPI, OpUpload} {
-		for _, outcome := range []string{AttemptOK, AttemptRetry, AttemptError} {
+	m.fetchedHTTP = m.fetched.WithLabelValues(tools.SourceHTTP)
+	m.fetchedFile = m.fetched.WithLabelValues(tools.SourceFile)
+	m.fetchedData = m.fetched.WithLabelValues(tools.SourceData)
+	for _, op := range []string{providers.OpAPI, providers.OpUpload} {
+		for _, outcome := range []string{providers.AttemptOK, providers.AttemptRetry, providers.AttemptError} {
 			m.attempts.WithLabelValues(o.Provider, op, outcome)
 		}
 	}
@@ -175,7 +158,7 @@ func (m *Metrics) Handler() http.Handler {
 // Tools are initialised at zero for each tool, so that a rate has a start.
 func (m *Metrics) Tools(names ...string) {
 	for _, n := range names {
-		m.toolCalls.WithLabelValues(n, "ok")
+		m.toolCalls.WithLabelValues(n, tools.OutcomeOK)
 		m.inFlight.WithLabelValues(n)
 	}
 }
@@ -183,22 +166,22 @@ func (m *Metrics) Tools(names ...string) {
 // CallStarted counts a tool call in flight (tools.Metrics).
 func (m *Metrics) CallStarted(tool string) { m.inFlight.WithLabelValues(tool).Inc() }
 
-// CallEnded ends it with its outcome: "ok" or the tool error's slug.
+// CallEnded ends it with its outcome: tools.OutcomeOK or the tool error's slug.
 func (m *Metrics) CallEnded(tool, outcome string) {
 	m.inFlight.WithLabelValues(tool).Dec()
 	m.toolCalls.WithLabelValues(tool, outcome).Inc()
 }
 
-// Fetched counts n bytes read from a source of kind SourceHTTP, SourceFile
-// or SourceData (tools.Metrics); one call per stage, not per read.
+// Fetched counts n bytes read from a source of kind tools.SourceHTTP, tools.SourceFile
+// or tools.SourceData (tools.Metrics); one call per stage, not per read.
 func (m *Metrics) Fetched(kind string, n int64) {
 	var c prometheus.Counter
 	switch kind {
-	case SourceHTTP:
+	case tools.SourceHTTP:
 		c = m.fetchedHTTP
-	case SourceFile:
+	case tools.SourceFile:
 		c = m.fetchedFile
-	case SourceData:
+	case tools.SourceData:
 		c = m.fetchedData
 	default:
 		c = m.fetched.WithLabelValues(kind)
@@ -216,7 +199,7 @@ func (m *Metrics) Stored(n int64) {
 }
 
 // ProviderAttempt is the provider client's hook: one attempt of op
-// (OpAPI or OpUpload) ended with outcome.
+// (providers.OpAPI or OpUpload) ended with outcome.
 func (m *Metrics) ProviderAttempt(op, outcome string) {
 	m.attempts.WithLabelValues(m.provider, op, outcome).Inc()
 }
@@ -353,7 +336,7 @@ func errorType(err error) string {
 // until ctx ends: --metrics-listen. Anything but /metrics is 404.
 func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+MetricsPath, h)
+	mux.Handle("GET "+transport.PathMetrics, h)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -17,6 +17,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/tools"
+	"github.com/filestage/filestage/transport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -195,14 +199,14 @@ func TestCounters(t *testing.T) {
 	m.CallEnded("stage_connector_file", "SOURCE_REFUSED")
 	m.CallStarted("request_presigned_upload")
 	m.CallEnded("request_presigned_upload", "ok")
-	m.Fetched(SourceHTTP, 1000)
-	m.Fetched(SourceHTTP, 24)
-	m.Fetched(SourceData, 5)
-	m.Fetched(SourceFile, 0)
+	m.Fetched(tools.SourceHTTP, 1000)
+	m.Fetched(tools.SourceHTTP, 24)
+	m.Fetched(tools.SourceData, 5)
+	m.Fetched(tools.SourceFile, 0)
 	m.Stored(1024)
-	m.ProviderAttempt(OpUpload, AttemptRetry)
-	m.ProviderAttempt(OpUpload, AttemptOK)
-	m.ProviderAttempt(OpAPI, AttemptOK)
+	m.ProviderAttempt(providers.OpUpload, providers.AttemptRetry)
+	m.ProviderAttempt(providers.OpUpload, providers.AttemptOK)
+	m.ProviderAttempt(providers.OpAPI, providers.AttemptOK)
 	m.Refused("max_connections")
 	m.Refused("unauthorized")
 	m.AuthFailed("missing_token")
@@ -283,7 +287,7 @@ func TestLint(t *testing.T) {
 	srv.HandleMessage(context.Background(), []byte(toolCallMessage(1, "ok")))
 	m.WatchSpool(func() int64 { return 1 }, func() int64 { return 2 })
 	m.WatchSessions(func() int { return 0 })
-	m.Fetched(SourceFile, 10)
+	m.Fetched(tools.SourceFile, 10)
 	m.Refused("slow_body")
 	m.AuthFailed("invalid_token")
 	problems, err := testutil.GatherAndLint(reg)
@@ -295,7 +299,7 @@ func TestLint(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", MetricsPath, nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", transport.PathMetrics, nil))
 	if rec.Code != 200 {
 		t.Fatalf("status %d", rec.Code)
 	}
@@ -326,7 +330,7 @@ func TestServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ServeMetrics(ctx, ln, m.Handler(), slog.New(slog.DiscardHandler)) }()
 	base := "http://" + ln.Addr().String()
-	for path, want := range map[string]int{MetricsPath: 200, "/": 404, "/mcp": 404, "/metrics/x": 404} {
+	for path, want := range map[string]int{transport.PathMetrics: 200, "/": 404, "/mcp": 404, "/metrics/x": 404} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -336,12 +340,12 @@ func TestServe(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
-		if path == MetricsPath && !strings.Contains(string(body), "mcp_server_session_duration_seconds") {
+		if path == transport.PathMetrics && !strings.Contains(string(body), "mcp_server_session_duration_seconds") {
 			t.Errorf("GET %s: %s", path, body)
 		}
 	}
-	if resp, err := http.Post(base+MetricsPath, "text/plain", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST %s: %v %v", MetricsPath, resp, err)
+	if resp, err := http.Post(base+transport.PathMetrics, "text/plain", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST %s: %v %v", transport.PathMetrics, resp, err)
 	}
 	cancel()
 	select {
@@ -352,7 +356,7 @@ func TestServe(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not stop")
 	}
-	if _, err := http.Get(base + MetricsPath); err == nil {
+	if _, err := http.Get(base + transport.PathMetrics); err == nil {
 		t.Error("the listener is still open")
 	}
 }

@@ -112,7 +112,7 @@ func (m mcpTracer) Start(ctx context.Context, name string, kind tracing.SpanKind
 	case strings.HasPrefix(name, "mcp."):
 		s.method = strings.TrimPrefix(name, "mcp.")
 		if !knownMethod(s.method) {
-			s.method = otherValue
+			s.method = ErrorOther
 		}
 		name = s.method
 		opts = append(opts, trace.WithAttributes(attribute.String("mcp.method.name", s.method)))
@@ -144,10 +144,6 @@ type mcpSpan struct {
 	method string
 }
 
-// otherValue stands for what a client named that the server does not know,
-// as the conventions' _OTHER.
-const otherValue = "_OTHER"
-
 // semconv maps mcp-go's attribute names to the conventions'.
 var semconv = map[string]string{
 	"mcp.method":    "mcp.method.name",
@@ -163,7 +159,7 @@ func (s *mcpSpan) SetAttributes(attrs ...tracing.Attribute) {
 		switch key {
 		case "mcp.method.name":
 			if !knownMethod(value) {
-				value = otherValue
+				value = ErrorOther
 			}
 		case "mcp.session.id":
 			// A session id reaches a session: the trace backend gets a
@@ -185,9 +181,9 @@ func (s *mcpSpan) SetStatus(code tracing.StatusCode, description string) {
 	case tracing.StatusError:
 		// mcp-go's description may quote what the client sent (an
 		// unknown method, a tool name): only its kind is kept.
-		errType := otherValue
+		errType := ErrorOther
 		if description == "tool returned error result" {
-			errType = "tool_error" // as the conventions name a tool's failure
+			errType = ToolError
 		}
 		s.s.SetStatus(codes.Error, errType)
 		s.s.SetAttributes(attribute.String("error.type", errType))

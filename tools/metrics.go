@@ -19,6 +19,13 @@ type Metrics interface {
 // OutcomeOK is CallEnded's outcome of a call that succeeded.
 const OutcomeOK = "ok"
 
+// Source kinds of Fetched.
+const (
+	SourceHTTP = "http"
+	SourceFile = "file"
+	SourceData = "data"
+)
+
 // noMetrics counts nothing.
 type noMetrics struct{}
 
@@ -39,9 +46,11 @@ func (s *Service) metrics() Metrics {
 func sourceKind(u *url.URL) string {
 	switch u.Scheme {
 	case "http", "https":
-		return "http"
-	case "file", "data":
-		return u.Scheme
+		return SourceHTTP
+	case "file":
+		return SourceFile
+	case "data":
+		return SourceData
 	}
 	return "other"
 }
