@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 	if cfg.Command == config.CmdServe {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return listenError(cfg.Listen, err)
+			return listenError("listen", "FILESTAGE_LISTEN", cfg.Listen, err)
 		}
 		defer ln.Close()
 		if publicURL == "" {
@@ -362,13 +362,14 @@ func dataDirError(dir string, err error) error {
 	return fmt.Errorf("--data-dir %s: %s; choose a writable folder with --data-dir or FILESTAGE_DATA_DIR", dir, what)
 }
 
-// listenError names --listen in place of the socket call that failed.
-func listenError(addr string, err error) error {
+// listenError names the flag (listen or metrics-listen) and its variable
+// in place of the socket call that failed.
+func listenError(flag, env, addr string, err error) error {
 	var se *os.SyscallError
 	if errors.As(err, &se) {
 		err = se.Err
 	}
-	return fmt.Errorf("--listen %s: %v; choose another address with --listen or FILESTAGE_LISTEN", addr, err)
+	return fmt.Errorf("--%s %s: %v; choose another address with --%s or %s", flag, addr, err, flag, env)
 }
 
 // authenticator is the authentication cfg asks for, or nil for none, and

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,11 +39,7 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 	}
 	ln, err := net.Listen("tcp", cfg.MetricsListen)
 	if err != nil {
-		var se *os.SyscallError
-		if errors.As(err, &se) {
-			err = se.Err
-		}
-		return nil, fmt.Errorf("--metrics-listen %s: %v; choose another address with --metrics-listen or FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
+		return nil, listenError("metrics-listen", "FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
 	}
 	log.Info("serving metrics", "addr", ln.Addr().String(), "path", transport.PathMetrics)
 	h := m.Handler()
