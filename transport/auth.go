@@ -132,14 +132,23 @@ func (h *HTTP) challenge(w http.ResponseWriter, r *http.Request, code, descripti
 // insufficientScope refuses a tool call the principal's scopes do not
 // cover (RFC 6750 section 3.1), saying which scope it needs.
 func (h *HTTP) insufficientScope(w http.ResponseWriter, r *http.Request, id json.RawMessage, tool, scope string) {
+	h.scopeChallenge(w, r, scope, "calling "+tool+" needs scope "+scope)
+	rpcError(w, http.StatusForbidden, id, mcp.INVALID_REQUEST, "forbidden: calling "+tool+" needs scope "+scope+", which this token does not grant; get a token with it")
+}
+
+// scopeChallenge counts a refusal for want of scope and says which scope
+// in WWW-Authenticate (RFC 6750 section 3.1); description, when set, is
+// its error_description.
+func (h *HTTP) scopeChallenge(w http.ResponseWriter, r *http.Request, scope, description string) {
 	h.authFailed(AuthInsufficientScope)
 	params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
 	if u := h.metadataURL(r); u != "" {
 		params = append(params, "resource_metadata="+quote(u))
 	}
-	params = append(params, "error_description="+quote("calling "+tool+" needs scope "+scope))
+	if description != "" {
+		params = append(params, "error_description="+quote(description))
+	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
-	rpcError(w, http.StatusForbidden, id, mcp.INVALID_REQUEST, "forbidden: calling "+tool+" needs scope "+scope+", which this token does not grant; get a token with it")
 }
 
 // allScopes reports whether p holds every tool's scope.
@@ -184,12 +193,7 @@ func quote(s string) string {
 func (h *HTTP) requireScope(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if scope != "" && !auth.FromContext(r.Context()).Allows(scope) {
-			h.authFailed(AuthInsufficientScope)
-			params := []string{`error="insufficient_scope"`, "scope=" + quote(scope)}
-			if u := h.metadataURL(r); u != "" {
-				params = append(params, "resource_metadata="+quote(u))
-			}
-			w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+			h.scopeChallenge(w, r, scope, "")
 			http.Error(w, "forbidden: reading the metrics needs scope "+scope+", which this token does not grant", http.StatusForbidden)
 			return
 		}
