@@ -151,13 +151,9 @@ func (x *index) abandon(ctx context.Context, key string) error {
 // extend moves a stored object's expiry to at least until (zero: never)
 // and returns its entry; ok is false when no stored entry is there.
 func (x *index) extend(ctx context.Context, key string, until time.Time) (Entry, bool, error) {
-	_, err := x.db.ExecContext(ctx, `
+	return oneEntry(x.db.QueryRowContext(ctx, `
 UPDATE objects SET expires = CASE WHEN ? = 0 OR expires = 0 THEN 0 ELSE max(expires, ?) END
-WHERE key = ? AND stored = 1`, unix(until), unix(until), key)
-	if err != nil {
-		return Entry{}, false, err
-	}
-	return x.get(ctx, key)
+WHERE key = ? AND stored = 1 RETURNING `+columns, unix(until), unix(until), key))
 }
 
 const columns = `key, name, mimetype, size, md5, owner, namespace, created, expires`
@@ -174,7 +170,13 @@ func scanEntry(r scanner) (Entry, error) {
 
 // get returns key's stored entry; ok is false when there is none.
 func (x *index) get(ctx context.Context, key string) (Entry, bool, error) {
-	e, err := scanEntry(x.db.QueryRowContext(ctx, `SELECT `+columns+` FROM objects WHERE key = ? AND stored = 1`, key))
+	return oneEntry(x.db.QueryRowContext(ctx, `SELECT `+columns+` FROM objects WHERE key = ? AND stored = 1`, key))
+}
+
+// oneEntry reads the entry a query of one row found; ok is false when it
+// found none.
+func oneEntry(row *sql.Row) (_ Entry, ok bool, _ error) {
+	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, false, nil
 	}
