@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -155,15 +156,7 @@ func TestProgress(t *testing.T) {
 				src := slowSource(t, body, 16, 80*time.Millisecond)
 				s := start(t, nil, tr.args...)
 				c := tr.connect(t, s, version)
-				var mu sync.Mutex
-				var got []map[string]any
-				c.OnNotification(func(n mcp.JSONRPCNotification) {
-					if n.Method == "notifications/progress" {
-						mu.Lock()
-						got = append(got, n.Params.AdditionalFields)
-						mu.Unlock()
-					}
-				})
+				heard := progressOf(c)
 				req := mcp.CallToolRequest{}
 				req.Params.Name = "stage_connector_file"
 				req.Params.Arguments = map[string]any{"url": src.URL + "/big.bin", "toolSlug": "SLACK_UPLOAD_FILE"}
@@ -178,8 +171,7 @@ func TestProgress(t *testing.T) {
 					t.Fatalf("md5 %s, want %s", out.MD5, md5hex(body))
 				}
 				time.Sleep(100 * time.Millisecond) // over stdio the last one may follow the answer
-				mu.Lock()
-				defer mu.Unlock()
+				got := heard()
 				if len(got) < 3 {
 					t.Fatalf("%d progress notifications for a 1.3 s stage, want several: %v", len(got), got)
 				}
@@ -321,5 +313,24 @@ func TestDataDirIsNeverASource(t *testing.T) {
 	res := call(t, c, "stage_connector_file", map[string]any{"url": "file://" + filepath.ToSlash(filepath.Join(home, "notes.txt")), "toolSlug": "GMAIL_SEND_EMAIL"})
 	if out := decode[schema.StageResponse](t, res); out.MD5 != md5hex([]byte("mine")) {
 		t.Errorf("a file beside the data directory: %+v", out)
+	}
+}
+
+// progressOf collects the progress notifications c hears; heard returns
+// those so far.
+func progressOf(c *client.Client) (heard func() []map[string]any) {
+	var mu sync.Mutex
+	var got []map[string]any
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			mu.Lock()
+			got = append(got, n.Params.AdditionalFields)
+			mu.Unlock()
+		}
+	})
+	return func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }

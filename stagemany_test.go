@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,15 +48,7 @@ func stageManyFlow(t *testing.T, s *instance, c *client.Client) {
 	notes := []byte("quarterly notes\n")
 	src := sourceServer(t, map[string][]byte{"/images/logo": png}, "application/octet-stream")
 
-	var mu sync.Mutex
-	var progress []map[string]any
-	c.OnNotification(func(n mcp.JSONRPCNotification) {
-		if n.Method == "notifications/progress" {
-			mu.Lock()
-			progress = append(progress, n.Params.AdditionalFields)
-			mu.Unlock()
-		}
-	})
+	heard := progressOf(c)
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "stage_connector_files"
 	req.Params.Arguments = map[string]any{"toolSlug": "GMAIL_SEND_EMAIL", "files": []any{
@@ -107,11 +98,10 @@ func stageManyFlow(t *testing.T, s *instance, c *client.Client) {
 	// The last report may follow the answer over stdio.
 	total := float64(2 * (len(png) + len(notes)))
 	waitFor(t, "the last progress notification", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		progress := heard()
 		return len(progress) > 0 && progress[len(progress)-1]["progress"] == total
 	})
-	mu.Lock()
+	progress := heard()
 	last := 0.0
 	for i, n := range progress {
 		p, _ := n["progress"].(float64)
@@ -123,7 +113,6 @@ func stageManyFlow(t *testing.T, s *instance, c *client.Client) {
 	if final := progress[len(progress)-1]; final["total"] != total || final["message"] != "done: 2 of 4 files staged" {
 		t.Errorf("the last notification is %v, want %v of %v", final, total, total)
 	}
-	mu.Unlock()
 
 	e := toolError(t, call(t, c, "stage_connector_files", map[string]any{"toolSlug": "GMAIL_SEND_EMAIL", "files": []any{
 		map[string]any{"url": src.URL + "/missing.png"}, map[string]any{"url": "ftp://example.com/q3.png"},
