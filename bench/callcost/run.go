@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// roleEnv re-runs this program as the echo server.
+const roleEnv = "FILESTAGE_CALLCOST_ROLE"
+
+const (
+	presignTool = "request_presigned_upload"
+	echoTool    = "echo"
+)
+
+// Phase is one measured stretch against one server.
+type Phase struct {
+	Server    string
+	Calls     int64
+	Wall      time.Duration
+	ServerCPU time.Duration
+	ClientCPU time.Duration
+	// AnswerBytes is one answer's JSON-RPC result, as the client decoded it.
+	AnswerBytes int
+}
+
+func (p Phase) rate() float64 { return float64(p.Calls) / p.Wall.Seconds() }
+
+// Report is what a run measured.
+type Report struct {
+	Config      Config
+	Phases      []Phase
+	Errors      int64
+	FirstErrors []string
+}
+
+// totals sums the phases against one server.
+func (r Report) totals(server string) Phase {
+	t := Phase{Server: server}
+	for _, p := range r.Phases {
+		if p.Server == server {
+			t.Calls += p.Calls
+			t.Wall += p.Wall
+			t.ServerCPU += p.ServerCPU
+			t.ClientCPU += p.ClientCPU
+			t.AnswerBytes = p.AnswerBytes
+		}
+	}
+	return t
+}
+
+// Ratio is filestage's throughput over the echo server's.
+func (r Report) Ratio() float64 {
+	e, f := r.totals("echo"), r.totals("filestage")
+	if e.Calls == 0 || f.Calls == 0 {
+		return 0
+	}
+	return f.rate() / e.rate()
+}
+
+func perCall(d time.Duration, n int64) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return (d / time.Duration(n)).Round(time.Microsecond)
+}
+
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d sessions over streamable HTTP, %d ABBA rounds of %s phases (after %s of warm-up each)\n",
+		r.Config.Sessions, r.Config.Rounds, r.Config.Phase, r.Config.Warmup)
+	for _, p := range r.Phases {
+		fmt.Fprintf(&b, "  %-9s %6d calls  %7.0f calls/s  server CPU %6s/call  client CPU %6s/call\n",
+			p.Server, p.Calls, p.rate(), perCall(p.ServerCPU, p.Calls), perCall(p.ClientCPU, p.Calls))
+	}
+	e, f := r.totals("echo"), r.totals("filestage")
+	fmt.Fprintf(&b, "echo:      %7.0f calls/s, server CPU %s/call, answer %d bytes\n", e.rate(), perCall(e.ServerCPU, e.Calls), e.AnswerBytes)
+	fmt.Fprintf(&b, "filestage: %7.0f calls/s, server CPU %s/call, answer %d bytes (%s)\n", f.rate(), perCall(f.ServerCPU, f.Calls), f.AnswerBytes, presignTool)
+	cpuRatio := 0.0
+	if e.Calls > 0 && f.Calls > 0 {
+		cpuRatio = (float64(f.ServerCPU) / float64(f.Calls)) / (float64(e.ServerCPU) / float64(e.Calls))
+	}
+	fmt.Fprintf(&b, "throughput ratio filestage/echo: %.2f; server CPU per call ratio: %.2f\n", r.Ratio(), cpuRatio)
+	fmt.Fprintf(&b, "errors: %d\n", r.Errors)
+	for _, e := range r.FirstErrors {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	return b.String()
+}
+
+func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
+	rep := Report{Config: cfg}
+	work, err := os.MkdirTemp("", "filestage-callcost-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(work)
+	if cfg.Bin == "" {
+		cfg.Bin = filepath.Join(work, "filestage")
+		fmt.Fprintln(logw, "building filestage")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.Bin, "github.com/filestage/filestage").CombinedOutput(); err != nil {
+			return rep, fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return rep, err
+	}
+	echo, err := start(ctx, exec.Command(self), filepath.Join(work, "echo.log"), nil)
+	if err != nil {
+		return rep, fmt.Errorf("echo server: %w", err)
+	}
+	defer echo.stop()
+	fs, err := start(ctx, exec.Command(cfg.Bin, "serve", "--transport", "http", "--listen", "127.0.0.1:0",
+		"--data-dir", filepath.Join(work, "data")), filepath.Join(work, "filestage.log"), startedRE)
+	if err != nil {
+		return rep, fmt.Errorf("filestage: %w", err)
+	}
+	defer fs.stop()
+
+	var errs errorList
+	drivers := map[string]*driver{}
+	for name, srv := range map[string]*process{"echo": echo, "filestage": fs} {
+		tool := presignTool
+		if name == "echo" {
+			tool = echoTool
+		}
+		d, err := connect(ctx, srv, tool, cfg.Sessions, &errs)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", name, err)
+		}
+		defer d.close()
+		drivers[name] = d
+	}
+	for round := range cfg.Rounds {
+		for _, name := range []string{"echo", "filestage", "filestage", "echo"} {
+			fmt.Fprintf(logw, "round %d: %s\n", round+1, name)
+			p, err := drivers[name].phase(ctx, cfg.Warmup, cfg.Phase)
+			if err != nil {
+				return rep, err
+			}
+			p.Server = name
+			rep.Phases = append(rep.Phases, p)
+		}
+	}
+	rep.Errors, rep.FirstErrors = errs.n.Load(), errs.first()
+	return rep, nil
+}
+
+// errorList counts failed calls and keeps the first few.
+type errorList struct {
+	n  atomic.Int64
+	mu sync.Mutex
+	l  []string
+}
+
+func (e *errorList) add(format string, args ...any) {
+	if e.n.Add(1) <= 5 {
+		e.mu.Lock()
+		e.l = append(e.l, fmt.Sprintf(format, args...))
+		e.mu.Unlock()
+	}
+}
+
+func (e *errorList) first() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.l...)
+}
+
+// process is a server the benchmark started.
+type process struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{}
+}
+
+var (
+	startedRE = regexp.MustCompile(`msg="filestage started".* addr=(\S+)`)
+	echoRE    = regexp.MustCompile(`echo listening on (\S+)`)
+)
+
+// start runs cmd with its output in logPath until a line matches addrRE
+// (echoRE when nil), which names the address it serves.
+func start(ctx context.Context, cmd *exec.Cmd, logPath string, addrRE *regexp.Regexp) (*process, error) {
+	if addrRE == nil {
+		addrRE = echoRE
+		cmd.Env = append(os.Environ(), roleEnv+"=echo")
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	deadline := time.After(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if m := addrRE.FindSubmatch(b); m != nil {
+			p.addr = string(m[1])
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("exited at start:\n%s", b)
+		case <-deadline:
+			p.stop()
+			return nil, fmt.Errorf("did not start in 30 s:\n%s", b)
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (p *process) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// cpu is the CPU time the process has used.
+func (p *process) cpu() time.Duration {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// driver holds one server's sessions.
+type driver struct {
+	srv      *process
+	tool     string
+	sessions []*client.Client
+	errs     *errorList
+	answer   atomic.Int64
+}
+
+func connect(ctx context.Context, srv *process, tool string, n int, errs *errorList) (*driver, error) {
+	d := &driver{srv: srv, tool: tool, errs: errs}
+	for range n {
+		c, err := client.NewStreamableHttpClient("http://" + srv.addr + "/mcp")
+		if err == nil {
+			err = c.Start(ctx)
+		}
+		if err == nil {
+			init := mcp.InitializeRequest{}
+			init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+			init.Params.ClientInfo = mcp.Implementation{Name: "callcost", Version: "1"}
+			_, err = c.Initialize(ctx, init)
+		}
+		if err == nil {
+			_, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+		}
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		d.sessions = append(d.sessions, c)
+	}
+	return d, nil
+}
+
+func (d *driver) close() {
+	for _, c := range d.sessions {
+		c.Close()
+	}
+}
+
+// phase has every session call in a loop for warmup+measure, and counts
+// the calls that end within the measured stretch.
+func (d *driver) phase(ctx context.Context, warmup, measure time.Duration) (Phase, error) {
+	t0 := time.Now().Add(warmup)
+	t1 := t0.Add(measure)
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range d.sessions {
+		wg.Go(func() {
+			for time.Now().Before(t1) && ctx.Err() == nil {
+				d.call(ctx, c)
+				if now := time.Now(); now.After(t0) && now.Before(t1) {
+					calls.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Until(t0))
+	srv0, self0 := d.srv.cpu(), selfCPU()
+	time.Sleep(time.Until(t1))
+	srv1, self1 := d.srv.cpu(), selfCPU()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Phase{}, err
+	}
+	return Phase{Calls: calls.Load(), Wall: measure, ServerCPU: srv1 - srv0, ClientCPU: self1 - self0, AnswerBytes: int(d.answer.Load())}, nil
+}
+
+// call makes one call with new arguments (a new MD5, so that every
+// presign is of new bytes) and checks its answer.
+func (d *driver) call(ctx context.Context, c *client.Client) {
+	var sum [16]byte
+	rand.Read(sum[:])
+	md5 := hex.EncodeToString(sum[:])
+	req := mcp.CallToolRequest{}
+	req.Params.Name = d.tool
+	req.Params.Arguments = map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "report.pdf", "mimetype": "application/pdf", "md5": md5}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := c.CallTool(cctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.errs.add("%s: %v", d.tool, err)
+		}
+		return
+	}
+	if res.IsError {
+		d.errs.add("%s: tool error %v", d.tool, res.Content)
+		return
+	}
+	b, _ := json.Marshal(res)
+	d.answer.Store(int64(len(b)))
+	var out struct {
+		MD5  string `json:"md5"`
+		Key  string `json:"key"`
+		Type string `json:"type"`
+		URL  string `json:"new_presigned_url"`
+	}
+	sc, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(sc, &out); err != nil {
+		d.errs.add("%s: structured content: %v", d.tool, err)
+		return
+	}
+	switch {
+	case d.tool == echoTool && out.MD5 != md5:
+		d.errs.add("echo answered %s", sc)
+	case d.tool == presignTool && (out.Key != "gmail/GMAIL_SEND_EMAIL/"+md5+".pdf" || out.Type != "new" || !strings.Contains(out.URL, "signature=")):
+		d.errs.add("presign answered %s", sc)
+	}
+}
+
+// echoMain is the echo role: the smallest mcp-go server over streamable
+// HTTP, one tool that returns its arguments as structured content (with
+// the same JSON as text, as mcp-go's structured results carry).
+func echoMain() int {
+	s := server.NewMCPServer("echo", "1", server.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool(echoTool, mcp.WithDescription("Returns its arguments.")),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			args := req.GetArguments()
+			b, err := json.Marshal(args)
+			if err != nil {
+				return nil, err
+			}
+			return mcp.NewToolResultStructured(args, string(b)), nil
+		})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", server.NewStreamableHTTPServer(s))
+	w := bufio.NewWriter(os.Stdout)
+	fmt.Fprintf(w, "echo listening on %s\n", ln.Addr())
+	w.Flush()
+	srv := &http.Server{Handler: mux}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		<-sig
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
