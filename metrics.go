@@ -42,11 +42,14 @@ func serveMetrics(ctx context.Context, cfg config.Config, m *telemetry.Metrics, 
 		return nil, listenError("metrics-listen", "FILESTAGE_METRICS_LISTEN", cfg.MetricsListen, err)
 	}
 	log.Info("serving metrics", "addr", ln.Addr().String(), "path", transport.PathMetrics)
-	h := m.Handler()
+	var h http.Handler = telemetry.DebugMux(m.Handler(), cfg.Pprof)
+	if cfg.Pprof {
+		log.Info("serving Go profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	}
 	if config.IsLoopback(ln.Addr().String()) {
 		h = loopbackHostOnly(h)
 	} else {
-		log.Warn("metrics are served without authentication on a non-loopback address: every client's activity is in them; keep --metrics-listen on a private network, or read them on the main listener with a token", "addr", ln.Addr().String())
+		log.Warn("metrics are served without authentication on a non-loopback address: every client's activity (and, with --pprof, the server's profiles) is in them; keep --metrics-listen on a private network, or read them on the main listener with a token", "addr", ln.Addr().String())
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -21,6 +21,7 @@ func TestMetricsListen(t *testing.T) {
 		{[]string{"--metrics-listen", "9090"}, "want host:port"},
 		{[]string{"--metrics-listen", "localhost:"}, "want host:port"},
 		{[]string{"--transport", "http", "--listen", "127.0.0.1:8080", "--metrics-listen", "127.0.0.1:8080"}, "a port of their own"},
+		{[]string{"--transport", "http", "--pprof"}, "set --metrics-listen too"},
 	} {
 		if _, err := Parse(tt.args, env(nil)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v, want one mentioning %q", tt.args, err, tt.want)

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"strconv"
 	"sync"
@@ -332,13 +333,29 @@ func errorType(err error) string {
 	return ErrorOther
 }
 
-// ServeMetrics serves the exposition alone on ln, without authentication,
-// until ctx ends: --metrics-listen. Anything but /metrics is 404.
-func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// DebugMux is what --metrics-listen serves: the exposition h at /metrics
+// and, with profiles, Go's net/http/pprof at /debug/pprof/ (on this
+// listener of its own only: a profile names code paths and costs CPU).
+// Anything else is 404.
+func DebugMux(h http.Handler, profiles bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+transport.PathMetrics, h)
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// ServeMetrics serves h (a DebugMux) on ln, without authentication, until
+// ctx ends: --metrics-listen. A profile may take up to its write timeout,
+// 30 s.
+func ServeMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

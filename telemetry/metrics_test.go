@@ -328,7 +328,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeMetrics(ctx, ln, m.Handler(), slog.New(slog.DiscardHandler)) }()
+	go func() { done <- ServeMetrics(ctx, ln, DebugMux(m.Handler(), false), slog.New(slog.DiscardHandler)) }()
 	base := "http://" + ln.Addr().String()
 	for path, want := range map[string]int{transport.PathMetrics: 200, "/": 404, "/mcp": 404, "/metrics/x": 404} {
 		resp, err := http.Get(base + path)
@@ -369,4 +369,28 @@ func TestErrorType(t *testing.T) {
 		t.Error("a request without a message has no stable key")
 	}
 	_ = requestKey(context.Background(), []int{1}, nil) // an id that cannot key a map does not panic
+}
+
+// TestDebugMuxProfiles: Go's profiles are served only when asked for.
+func TestDebugMuxProfiles(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry(), MetricsOptions{NoRuntime: true})
+	for _, profiles := range []bool{false, true} {
+		srv := httptest.NewServer(DebugMux(m.Handler(), profiles))
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/heap"} {
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := map[bool]int{false: 404, true: 200}[profiles]; resp.StatusCode != want {
+				t.Errorf("profiles %v: GET %s: %d, want %d", profiles, path, resp.StatusCode, want)
+			}
+		}
+		if resp, err := http.Get(srv.URL + transport.PathMetrics); err != nil || resp.StatusCode != 200 {
+			t.Errorf("profiles %v: /metrics: %v %v", profiles, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		srv.Close()
+	}
 }

@@ -30,6 +30,7 @@ func main() {
 	flag.DurationVar(&cfg.Phase, "phase", cfg.Phase, "how long each measured phase lasts")
 	flag.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured calls before each phase")
 	flag.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "ABBA rounds")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of filestage during its first phase to this file (go tool pprof FILE)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -51,6 +52,9 @@ type Config struct {
 	Phase    time.Duration
 	Warmup   time.Duration
 	Rounds   int
+	// CPUProfile, when set, is where filestage's CPU profile of its first
+	// measured phase goes (from --pprof on its metrics listener).
+	CPUProfile string
 }
 
 func defaultConfig() Config {

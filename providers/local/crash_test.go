@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +75,18 @@ func crashingWrite(step, dir, path string) error {
 		if err != nil {
 			return err
 		}
-		_, err = p.store.put(ctx, Entry{Key: slot.Key, Mimetype: req.Mimetype}, bytes.NewReader(crashBody), req.MD5, 1<<20)
-		return err
+		// The client's PUT, through the handler: the entry is written
+		// from what the URL carries.
+		put := httptest.NewRequest(http.MethodPut, slot.URL, bytes.NewReader(crashBody))
+		for k, v := range slot.Headers {
+			put.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, put)
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("PUT: %d %s", rec.Code, rec.Body)
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown write path %q", path)
 }

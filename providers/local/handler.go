@@ -44,6 +44,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ContentType: r.Header.Get("Content-Type"),
 		ContentMD5:  r.Header.Get("Content-MD5"),
 		Size:        -1,
+		Meta:        q.Get("meta"),
 	}
 	exp, ok := parseExpires(q.Get("expires"))
 	if !ok || q.Get("signature") == "" {
@@ -66,6 +67,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.now().After(g.Expires) {
 		fail(w, http.StatusForbidden, "AccessDenied", "the upload URL has expired; request a new one")
 		return
+	}
+	e := Entry{Key: g.Key, Mimetype: g.ContentType}
+	if g.Meta != "" {
+		var ok bool
+		if e.Name, e.Owner, ok = p.signer.open(g.Key, g.Meta); !ok {
+			// Signed by this install's secret, yet not sealed by it:
+			// only a changed secret gets here.
+			fail(w, http.StatusForbidden, "AccessDenied", "the URL's meta parameter cannot be read; request a new upload URL")
+			return
+		}
 	}
 	// After the signature check, so that only a URL's holder learns
 	// whether its key is stored; before the body is read, so that a
@@ -98,7 +109,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Without a Content-Length, a short body is only seen at its end.
 		body = &sizedBody{r: body, left: g.Size}
 	}
-	_, err := p.store.put(r.Context(), Entry{Key: g.Key, Mimetype: g.ContentType}, body, want, limit)
+	_, err := p.store.put(r.Context(), e, body, want, limit)
 	switch {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)

@@ -73,7 +73,7 @@ func New(s providers.Settings) (*Provider, error) {
 	}
 	return &Provider{
 		store:       st,
-		signer:      signer{key: key},
+		signer:      newSigner(key),
 		base:        strings.TrimSuffix(s.PublicURL, "/"),
 		max:         s.MaxBytes,
 		downloadTTL: cmp.Or(s.DownloadTTL, DefaultDownloadTTL),
@@ -132,8 +132,9 @@ func entry(req providers.UploadRequest, key string) Entry {
 
 // RequestUpload issues a signed PUT URL bound to the key, type, MD5 and
 // size, unless the store already holds the key: then the slot is existing
-// and carries no URL, as a PUT to it would be refused. The entry is
-// written pending now, as only here are the caller and the name known.
+// and carries no URL, as a PUT to it would be refused. Only here are the
+// caller and the name known: the URL carries them, sealed, to the PUT,
+// which writes the entry. A presign of new bytes writes nothing.
 func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadRequest) (providers.Slot, error) {
 	key := providers.ContentKey(req)
 	e, ok, err := p.store.existing(ctx, key)
@@ -143,21 +144,18 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 	if ok {
 		return p.existing(req, e), nil
 	}
-	pe := entry(req, key)
-	pe.Created, pe.Expires = p.now().Truncate(time.Second), p.store.expiry(p.now())
-	if err := p.store.index.pending(ctx, pe); err != nil {
-		return providers.Slot{}, fmt.Errorf("index: %w", err)
-	}
 	g := grant{
 		Method:      "PUT",
 		Key:         key,
 		ContentType: req.Mimetype,
 		ContentMD5:  base64.StdEncoding.EncodeToString(req.MD5[:]),
 		Size:        req.Size,
+		Meta:        p.signer.seal(key, req.Filename, req.Owner),
 		Expires:     p.now().Add(URLTTL).Truncate(time.Second),
 	}
 	q := url.Values{}
 	q.Set("expires", strconv.FormatInt(g.Expires.Unix(), 10))
+	q.Set("meta", g.Meta)
 	if g.Size >= 0 {
 		q.Set("size", strconv.FormatInt(g.Size, 10))
 	}
@@ -241,9 +239,13 @@ func (p *Provider) Store(ctx context.Context, req providers.UploadRequest, body 
 }
 
 // Upload stores the body directly; it takes the same verified path as an
-// upload through the signed URL.
+// upload through the signed URL, with the name and owner the URL carries.
 func (p *Provider) Upload(ctx context.Context, slot providers.Slot, body providers.Body) error {
-	_, err := p.store.put(ctx, Entry{Key: slot.Key}, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
+	e := Entry{Key: slot.Key}
+	if u, err := url.Parse(slot.URL); err == nil {
+		e.Name, e.Owner, _ = p.signer.open(slot.Key, u.Query().Get("meta"))
+	}
+	_, err := p.store.put(ctx, e, ctxReader{ctx, body.Reader()}, body.MD5, p.max)
 	return err
 }
 

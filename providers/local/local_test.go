@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,20 @@ func TestSignedURLRefusals(t *testing.T) {
 		}, http.StatusBadRequest},
 		{"shorter than signed size", func(h *harness, _, _ *string, _ map[string]string, b *[]byte) { *b = (*b)[:len(*b)-1] }, http.StatusBadRequest},
 		{"other size in URL", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) { *u = setQuery(*u, "size", "1") }, http.StatusForbidden},
+		{"meta changed", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) {
+			m := []byte(query(*u, "meta"))
+			m[len(m)/2] ^= 1
+			*u = setQuery(*u, "meta", string(m))
+		}, http.StatusForbidden},
+		{"meta removed", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) { *u = setQuery(*u, "meta", "") }, http.StatusForbidden},
+		{"meta of another upload", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) {
+			*u = setQuery(*u, "meta", query(h.slot(t, other, int64(len(other))).URL, "meta"))
+		}, http.StatusForbidden},
+		{"meta signed but not sealed here", func(h *harness, _, u *string, hd map[string]string, _ *[]byte) {
+			g := grant{Method: http.MethodPut, Key: strings.TrimPrefix(mustParse(t, *u).Path, "/files/"), ContentType: hd["Content-Type"],
+				ContentMD5: hd["Content-MD5"], Size: int64(len(body)), Meta: "bm90LXNlYWxlZC1ieS10aGlzLWluc3RhbGw", Expires: h.clock.Add(time.Minute).Truncate(time.Second)}
+			*u = setQuery(setQuery(setQuery(*u, "meta", g.Meta), "expires", strconv.FormatInt(g.Expires.Unix(), 10)), "signature", h.p.signer.sign(g))
+		}, http.StatusForbidden},
 		// An upload URL is no download URL.
 		{"GET", func(h *harness, m, _ *string, _ map[string]string, _ *[]byte) { *m = http.MethodGet }, http.StatusForbidden},
 		{"POST", func(h *harness, m, _ *string, _ map[string]string, _ *[]byte) { *m = http.MethodPost }, http.StatusMethodNotAllowed},
@@ -192,6 +207,38 @@ func TestSignedURLRefusals(t *testing.T) {
 			}
 			h.tmpEmpty(t)
 		})
+	}
+}
+
+// TestUploadCarriesNameAndOwner: a presign writes nothing; its URL carries
+// the name and owner, sealed (the owner never shows), and the PUT's entry
+// has them.
+func TestUploadCarriesNameAndOwner(t *testing.T) {
+	h := newHarness(t, 1<<20)
+	body := []byte("a file with a name")
+	const name, owner = "Ünïcode « report ».pdf", "oauth:alice@example.com"
+	s, err := h.p.RequestUpload(context.Background(), providers.UploadRequest{ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL",
+		Filename: name, Mimetype: "application/pdf", MD5: md5.Sum(body), Size: int64(len(body)), Owner: owner, Namespace: "p-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.URL, "alice") {
+		t.Errorf("the upload URL shows the owner: %s", s.URL)
+	}
+	if _, _, found, err := h.p.store.index.lookup(context.Background(), s.Key); err != nil || found {
+		t.Fatalf("the presign wrote an entry (%v, %v)", found, err)
+	}
+	if resp := put(t, s.Method, s.URL, s.Headers, body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	e, ok, err := h.p.Object(context.Background(), s.Key)
+	if err != nil || !ok || e.Name != name || e.Owner != owner || e.Namespace != "p-1" || e.Mimetype != "application/pdf" {
+		t.Errorf("entry %+v (%v, %v)", e, ok, err)
+	}
+	for _, tt := range []struct{ key, sealed string }{{s.Key + "x", query(s.URL, "meta")}, {s.Key, ""}, {s.Key, "@@"}, {s.Key, "AAAA"}} {
+		if _, _, ok := h.p.signer.open(tt.key, tt.sealed); ok {
+			t.Errorf("open(%q, %q) read it", tt.key, tt.sealed)
+		}
 	}
 }
 
@@ -353,4 +400,13 @@ func setQuery(rawURL, k, v string) string {
 	q.Set(k, v)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+func mustParse(t *testing.T, rawURL string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -83,15 +83,21 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// TestPendingEntriesExpire: a presign never uploaded leaves a pending
-// entry, which the sweep drops once no URL can complete it.
+// TestPendingEntriesExpire: a presign leaves no entry; a write that died
+// between its pending entry and its object leaves one, which the sweep
+// drops.
 func TestPendingEntriesExpire(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, 1<<20)
 	slot := h.slot(t, []byte("never sent"), 10)
-	_, stored, found, err := h.p.store.index.lookup(ctx, slot.Key)
-	if err != nil || !found || stored {
-		t.Fatalf("after presign: stored %v found %v %v", stored, found, err)
+	// A presign writes nothing: its URL carries what the PUT will write.
+	if _, _, found, err := h.p.store.index.lookup(ctx, slot.Key); err != nil || found {
+		t.Fatalf("after presign: an entry was written (%v, %v)", found, err)
+	}
+	// A write that died after writing its pending entry leaves one.
+	e := Entry{Key: slot.Key, Name: "never.txt", Created: h.clock, Size: 10}
+	if err := h.p.store.index.pending(ctx, e); err != nil {
+		t.Fatal(err)
 	}
 	start := h.clock
 	for _, tt := range []struct {
@@ -103,7 +109,7 @@ func TestPendingEntriesExpire(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, _, found, _ := h.p.store.index.lookup(ctx, slot.Key); found != tt.found {
-			t.Errorf("%v after the presign: pending entry there %v, want %v", tt.after, found, tt.found)
+			t.Errorf("%v after the write began: pending entry there %v, want %v", tt.after, found, tt.found)
 		}
 	}
 }

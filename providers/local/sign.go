@@ -1,10 +1,13 @@
 package local
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,7 +27,9 @@ type grant struct {
 	ContentMD5  string // base64 of the 16 digest bytes, as in the Content-MD5 header
 	Size        int64  // -1: any length up to the cap
 	// Name is the file name a download is offered under.
-	Name    string
+	Name string
+	// Meta is an upload's sealed name and owner (see seal); signed when set.
+	Meta    string
 	Expires time.Time
 }
 
@@ -42,10 +47,57 @@ func (g grant) canonical() []byte {
 		// A download's name is its own; uploads are signed as they were.
 		fields = append(fields, g.Name)
 	}
+	if g.Meta != "" {
+		// URLs issued without it verify as before.
+		fields = append(fields, g.Meta)
+	}
 	return []byte(strings.Join(fields, "\n"))
 }
 
-type signer struct{ key []byte }
+type signer struct {
+	key []byte
+	// meta seals what an upload URL carries for its PUT to index.
+	meta cipher.AEAD
+}
+
+func newSigner(key []byte) signer {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("filestage-local-meta-v1"))
+	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256 cannot refuse it
+	aead, _ := cipher.NewGCM(block)
+	return signer{key: key, meta: aead}
+}
+
+// seal carries an upload's file name and owner in its URL, for the PUT
+// to write the index entry with: a presign then writes nothing, which
+// keeps it cheap and lets the PUT land on any process that shares the
+// data directory. Sealed, not merely signed, because the owner is a
+// principal's ID, which a URL must not show to whoever sees it; bound
+// to the key, so that it cannot be moved to another URL.
+func (s signer) seal(key, name, owner string) string {
+	nonce := make([]byte, s.meta.NonceSize(), s.meta.NonceSize()+binary.MaxVarintLen64+len(name)+len(owner)+s.meta.Overhead())
+	rand.Read(nonce)
+	plain := append(append(binary.AppendUvarint(nil, uint64(len(name))), name...), owner...)
+	return base64.RawURLEncoding.EncodeToString(s.meta.Seal(nonce, nonce, plain, []byte(key)))
+}
+
+// open reads what seal put in a URL for key; ok is false when it is not
+// seal's, for this key, with this install's secret.
+func (s signer) open(key, sealed string) (name, owner string, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.meta.NonceSize() {
+		return "", "", false
+	}
+	plain, err := s.meta.Open(nil, b[:s.meta.NonceSize()], b[s.meta.NonceSize():], []byte(key))
+	if err != nil {
+		return "", "", false
+	}
+	n, w := binary.Uvarint(plain)
+	if w <= 0 || n > uint64(len(plain)-w) {
+		return "", "", false
+	}
+	return string(plain[w : w+int(n)]), string(plain[w+int(n):]), true
+}
 
 func (s signer) sign(g grant) string {
 	m := hmac.New(sha256.New, s.key)

@@ -93,21 +93,15 @@ func (s *store) expiry(now time.Time) time.Time {
 
 // existing returns key's entry when its object is stored, after moving its
 // expiry to a full retention from now: staging bytes again keeps them.
-// An entry whose file is gone (removed by hand) is dropped.
+// New bytes, the common case, cost one lstat and no index statement; a
+// stale entry whose file was removed by hand is rewritten when the bytes
+// are stored again, and dropped by repair.
 func (s *store) existing(ctx context.Context, key string) (Entry, bool, error) {
 	path, err := s.path(key)
-	if err != nil {
+	if err != nil || !taken(path) {
 		return Entry{}, false, err
 	}
-	e, ok, err := s.index.extend(ctx, key, s.expiry(s.now()))
-	if err != nil || !ok {
-		return Entry{}, false, err
-	}
-	if !taken(path) {
-		_, err := s.forgetIfGone(ctx, key)
-		return Entry{}, false, err
-	}
-	return e, true, nil
+	return s.index.extend(ctx, key, s.expiry(s.now()))
 }
 
 // keep makes an object of e's key visible through link, which puts the
