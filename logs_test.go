@@ -16,12 +16,13 @@ import (
 )
 
 // TestAccessLog: with --log-format json every line is a JSON object; each
-// HTTP request has one access line with its id, path, status and client;
+// HTTP request has one access line (at debug level for MCP messages) with
+// its id, path, status and client;
 // a tool's lines carry the id of the request that called it; and no line
 // holds a token, a signature or an upload link's id.
 func TestAccessLog(t *testing.T) {
 	token, line, _ := auth.NewToken("alice", nil)
-	s := start(t, map[string]string{"FILESTAGE_LOG_FORMAT": "json", "FILESTAGE_TOKENS_FILE": tokensFile(t, line)},
+	s := start(t, map[string]string{"FILESTAGE_LOG_FORMAT": "json", "FILESTAGE_LOG_LEVEL": "debug", "FILESTAGE_TOKENS_FILE": tokensFile(t, line)},
 		"serve", "--transport", "http", "--listen", "127.0.0.1:0", "--stateless")
 	c := dial(t, s.addr, token, isolationModes[2])
 	staged := decode[schema.StageResponse](t, call(t, c, tools.StageName, map[string]any{

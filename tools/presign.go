@@ -76,7 +76,9 @@ func (s *Service) Presign(ctx context.Context, in schema.PresignRequest) (schema
 	if s.URLsEndWithProcess && slot.URL != "" && s.ServedHere != "" && strings.HasPrefix(slot.URL, s.ServedHere) {
 		note = "This URL is served by the filestage process answering this call (over stdio, on a port of its own): upload before it exits, or the upload fails; expires_at assumes it keeps running."
 	}
-	s.Logger.InfoContext(ctx, "presigned", "client", p.Name, "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
+	// Debug: a line per light call would cost more than the call; the
+	// tool-call metrics count them.
+	s.Logger.DebugContext(ctx, "presigned", "client", p.Name, "tool", req.ToolSlug, "key", slot.Key, "type", slot.Type)
 	return schema.PresignResponse{
 		ID:                   slot.ID,
 		Key:                  slot.Key,

@@ -78,14 +78,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK // net/http's answer to a handler that wrote nothing
 		}
-		level := slog.LevelInfo
-		switch {
-		case rec.status >= 400:
-			level = slog.LevelWarn
-		case r.URL.Path == PathHealth || r.URL.Path == "/metrics":
-			// Asked every few seconds by load balancers and scrapers.
-			level = slog.LevelDebug
-		}
+		level := accessLevel(r, rec.status)
 		if !log.Enabled(r.Context(), level) || (level == slog.LevelWarn && !warns.Allow()) {
 			return
 		}
@@ -106,6 +99,25 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		// adds it from the context must not add it twice.
 		log.LogAttrs(context.Background(), level, "http", attrs...)
 	})
+}
+
+// accessLevel is the level of a request's access line. Refusals are
+// warnings. A message an MCP client posts that is answered well is one
+// of the calls the tools' metrics count (mcp_server_operation_duration_seconds,
+// filestage_tool_calls_total): its line is debug, as are health checks and
+// metric scrapes, which come every few seconds. A line per call would
+// cost a light call more than its own work; the calls that do work worth
+// a line (staging) write their own.
+func accessLevel(r *http.Request, status int) slog.Level {
+	switch {
+	case status >= 400:
+		return slog.LevelWarn
+	case r.URL.Path == PathHealth || r.URL.Path == PathMetrics:
+		return slog.LevelDebug
+	case r.Method == http.MethodPost && (r.URL.Path == PathMCP || r.URL.Path == PathMessage):
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 func newRequestID() string {

@@ -166,7 +166,9 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 			fmt.Fprintf(logw, "round %d: %s\n", round+1, name)
 			if name == "filestage" && round == 0 && cfg.CPUProfile != "" && len(rep.Phases) == 1 {
 				<-profiled
-				go func() { profiled <- profile(filepath.Join(work, "filestage.log"), cfg.CPUProfile, cfg.Warmup, cfg.Phase) }()
+				go func() {
+					profiled <- profile(filepath.Join(work, "filestage.log"), cfg.CPUProfile, cfg.Warmup, cfg.Phase)
+				}()
 			}
 			p, err := drivers[name].phase(ctx, cfg.Warmup, cfg.Phase)
 			if err != nil {
