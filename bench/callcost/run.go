@@ -24,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -316,44 +315,109 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// driver holds one server's sessions.
+// driver holds one server's sessions. The load client speaks JSON-RPC
+// over net/http itself and reads only the fields it checks, so that its
+// own work is small and the same per call for both servers: a client
+// that decodes whole answers into maps spends more on filestage's longer
+// answers than either server does, and would measure itself.
 type driver struct {
 	srv      *process
 	tool     string
-	sessions []*client.Client
+	http     *http.Client
+	sessions []*session
 	errs     *errorList
 	answer   atomic.Int64
 }
 
+type session struct {
+	id   string
+	next int64
+}
+
+const protocolVersion = "2025-06-18"
+
 func connect(ctx context.Context, srv *process, tool string, n int, errs *errorList) (*driver, error) {
-	d := &driver{srv: srv, tool: tool, errs: errs}
+	d := &driver{srv: srv, tool: tool, errs: errs,
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}}
 	for range n {
-		c, err := client.NewStreamableHttpClient("http://" + srv.addr + "/mcp")
-		if err == nil {
-			err = c.Start(ctx)
+		s := &session{}
+		init := map[string]any{"protocolVersion": protocolVersion, "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "callcost", "version": "1"}}
+		if _, err := d.post(ctx, s, "initialize", init, true); err != nil {
+			return nil, fmt.Errorf("initialize: %w", err)
 		}
-		if err == nil {
-			init := mcp.InitializeRequest{}
-			init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-			init.Params.ClientInfo = mcp.Implementation{Name: "callcost", Version: "1"}
-			_, err = c.Initialize(ctx, init)
+		if _, err := d.post(ctx, s, "notifications/initialized", nil, false); err != nil {
+			return nil, fmt.Errorf("initialized: %w", err)
 		}
-		if err == nil {
-			_, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+		// As clients do: a session that makes no request is one
+		// filestage may end to make room for a newcomer.
+		if _, err := d.post(ctx, s, "tools/list", map[string]any{}, true); err != nil {
+			return nil, fmt.Errorf("tools/list: %w", err)
 		}
-		if err != nil {
-			d.close()
-			return nil, err
-		}
-		d.sessions = append(d.sessions, c)
+		d.sessions = append(d.sessions, s)
 	}
 	return d, nil
 }
 
 func (d *driver) close() {
-	for _, c := range d.sessions {
-		c.Close()
+	for _, s := range d.sessions {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+d.srv.addr+"/mcp", nil)
+		req.Header.Set("Mcp-Session-Id", s.id)
+		if resp, err := d.http.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}
+	d.http.CloseIdleConnections()
+}
+
+// post sends one JSON-RPC message in s (a request when id is set, else a
+// notification) and returns the answer's JSON (an event stream's data).
+func (d *driver) post(ctx context.Context, s *session, method string, params any, id bool) ([]byte, error) {
+	msg := map[string]any{"jsonrpc": "2.0", "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	if id {
+		s.next++
+		msg["id"] = s.next
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.srv.addr+"/mcp", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if s.id != "" {
+		req.Header.Set("Mcp-Session-Id", s.id)
+		req.Header.Set("Mcp-Protocol-Version", protocolVersion)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s: %.300s", resp.Status, b)
+	}
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
+		s.id = sid
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// The answer is the last event's data.
+		i := bytes.LastIndex(b, []byte("data: "))
+		if i < 0 {
+			return nil, fmt.Errorf("an event stream without data: %.300s", b)
+		}
+		b = bytes.TrimSpace(b[i+len("data: "):])
+	}
+	return b, nil
 }
 
 // phase has every session call in a loop for warmup+measure, and counts
@@ -363,10 +427,10 @@ func (d *driver) phase(ctx context.Context, warmup, measure time.Duration) (Phas
 	t1 := t0.Add(measure)
 	var calls atomic.Int64
 	var wg sync.WaitGroup
-	for _, c := range d.sessions {
+	for _, s := range d.sessions {
 		wg.Go(func() {
 			for time.Now().Before(t1) && ctx.Err() == nil {
-				d.call(ctx, c)
+				d.call(ctx, s)
 				if now := time.Now(); now.After(t0) && now.Before(t1) {
 					calls.Add(1)
 				}
@@ -386,40 +450,43 @@ func (d *driver) phase(ctx context.Context, warmup, measure time.Duration) (Phas
 
 // call makes one call with new arguments (a new MD5, so that every
 // presign is of new bytes) and checks its answer.
-func (d *driver) call(ctx context.Context, c *client.Client) {
+func (d *driver) call(ctx context.Context, s *session) {
 	var sum [16]byte
 	rand.Read(sum[:])
 	md5 := hex.EncodeToString(sum[:])
-	req := mcp.CallToolRequest{}
-	req.Params.Name = d.tool
-	req.Params.Arguments = map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "report.pdf", "mimetype": "application/pdf", "md5": md5}
+	args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "report.pdf", "mimetype": "application/pdf", "md5": md5}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := c.CallTool(cctx, req)
+	b, err := d.post(cctx, s, "tools/call", map[string]any{"name": d.tool, "arguments": args}, true)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.errs.add("%s: %v", d.tool, err)
 		}
 		return
 	}
-	if res.IsError {
-		d.errs.add("%s: tool error %v", d.tool, res.Content)
+	d.answer.CompareAndSwap(0, int64(len(b)))
+	var answer struct {
+		Error  *struct{ Message string }
+		Result struct {
+			IsError           bool `json:"isError"`
+			StructuredContent struct {
+				MD5  string `json:"md5"`
+				Key  string `json:"key"`
+				Type string `json:"type"`
+				URL  string `json:"new_presigned_url"`
+			} `json:"structuredContent"`
+		}
+	}
+	if err := json.Unmarshal(b, &answer); err != nil || answer.Error != nil || answer.Result.IsError {
+		d.errs.add("%s: %v %.300s", d.tool, err, b)
 		return
 	}
-	// The answer is read as the client decoded it, without encoding it
-	// again: the load client's own work must stay small beside the
-	// servers'. Its size is measured once per phase.
-	if d.answer.Load() == 0 {
-		b, _ := json.Marshal(res)
-		d.answer.Store(int64(len(b)))
-	}
-	out, _ := res.StructuredContent.(map[string]any)
-	str := func(k string) string { s, _ := out[k].(string); return s }
+	out := answer.Result.StructuredContent
 	switch {
-	case d.tool == echoTool && str("md5") != md5:
-		d.errs.add("echo answered %v", out)
-	case d.tool == presignTool && (str("key") != "gmail/GMAIL_SEND_EMAIL/"+md5+".pdf" || str("type") != "new" || !strings.Contains(str("new_presigned_url"), "signature=")):
-		d.errs.add("presign answered %v", out)
+	case d.tool == echoTool && out.MD5 != md5:
+		d.errs.add("echo answered %s", b)
+	case d.tool == presignTool && (out.Key != "gmail/GMAIL_SEND_EMAIL/"+md5+".pdf" || out.Type != "new" || !strings.Contains(out.URL, "signature=")):
+		d.errs.add("presign answered %s", b)
 	}
 }
 
