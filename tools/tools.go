@@ -142,9 +142,7 @@ func handle[In, Out any](svc *Service, tool string, fn func(context.Context, In)
 		if err != nil {
 			return fail(ctx, err, &outcome), nil
 		}
-		// The same bytes are the structured content: mcp-go copies a
-		// json.RawMessage rather than encoding out a second time.
-		res := mcp.NewToolResultStructured(json.RawMessage(text), string(text))
+		res := mcp.NewToolResultStructured(out, string(text))
 		res.Content = append(res.Content, resourceLinks(out)...)
 		outcome = OutcomeOK
 		return res, nil

@@ -33,8 +33,8 @@ func TestCallCostSmall(t *testing.T) {
 	if rep.Errors != 0 {
 		t.Errorf("%d calls failed: %v", rep.Errors, rep.FirstErrors)
 	}
-	if len(rep.Phases) != 4 {
-		t.Fatalf("%d phases, want 4 (ABBA)", len(rep.Phases))
+	if len(rep.Phases) != len(order) {
+		t.Fatalf("%d phases, want %d", len(rep.Phases), len(order))
 	}
 	for _, p := range rep.Phases {
 		if p.Calls == 0 || p.ServerCPU <= 0 {

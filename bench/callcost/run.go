@@ -34,6 +34,11 @@ const roleEnv = "FILESTAGE_CALLCOST_ROLE"
 const (
 	presignTool = "request_presigned_upload"
 	echoTool    = "echo"
+	// answerTool answers what filestage answered (answerEnv names the
+	// file), with the caller's md5 added: the framework's floor for an
+	// answer of filestage's size.
+	answerTool = "answer"
+	answerEnv  = "FILESTAGE_CALLCOST_ANSWER"
 )
 
 // Phase is one measured stretch against one server.
@@ -72,13 +77,23 @@ func (r Report) totals(server string) Phase {
 	return t
 }
 
-// Ratio is filestage's throughput over the echo server's.
-func (r Report) Ratio() float64 {
-	e, f := r.totals("echo"), r.totals("filestage")
+// ratio is filestage's throughput over floor's ("echo" or "sized").
+func (r Report) ratio(floor string) float64 {
+	e, f := r.totals(floor), r.totals("filestage")
 	if e.Calls == 0 || f.Calls == 0 {
 		return 0
 	}
 	return f.rate() / e.rate()
+}
+
+// Ratio is filestage's throughput over the echo server's.
+func (r Report) Ratio() float64 { return r.ratio("echo") }
+
+func (t Phase) cpuPerCall() float64 {
+	if t.Calls == 0 {
+		return 0
+	}
+	return float64(t.ServerCPU) / float64(t.Calls)
 }
 
 func perCall(d time.Duration, n int64) time.Duration {
@@ -90,26 +105,36 @@ func perCall(d time.Duration, n int64) time.Duration {
 
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d sessions over streamable HTTP, %d ABBA rounds of %s phases (after %s of warm-up each)\n",
-		r.Config.Sessions, r.Config.Rounds, r.Config.Phase, r.Config.Warmup)
+	fmt.Fprintf(&b, "%d sessions over streamable HTTP, %d rounds of %s phases in the order %s (after %s of warm-up each)\n",
+		r.Config.Sessions, r.Config.Rounds, r.Config.Phase, strings.Join(order, ", "), r.Config.Warmup)
 	for _, p := range r.Phases {
 		fmt.Fprintf(&b, "  %-9s %6d calls  %7.0f calls/s  server CPU %6s/call  client CPU %6s/call\n",
 			p.Server, p.Calls, p.rate(), perCall(p.ServerCPU, p.Calls), perCall(p.ClientCPU, p.Calls))
 	}
-	e, f := r.totals("echo"), r.totals("filestage")
-	fmt.Fprintf(&b, "echo:      %7.0f calls/s, server CPU %s/call, answer %d bytes\n", e.rate(), perCall(e.ServerCPU, e.Calls), e.AnswerBytes)
-	fmt.Fprintf(&b, "filestage: %7.0f calls/s, server CPU %s/call, answer %d bytes (%s)\n", f.rate(), perCall(f.ServerCPU, f.Calls), f.AnswerBytes, presignTool)
-	cpuRatio := 0.0
-	if e.Calls > 0 && f.Calls > 0 {
-		cpuRatio = (float64(f.ServerCPU) / float64(f.Calls)) / (float64(e.ServerCPU) / float64(e.Calls))
+	f := r.totals("filestage")
+	for _, name := range []string{"echo", "sized", "filestage"} {
+		t := r.totals(name)
+		fmt.Fprintf(&b, "%-10s %7.0f calls/s, server CPU %s/call, answer %d bytes\n", name+":", t.rate(), perCall(t.ServerCPU, t.Calls), t.AnswerBytes)
 	}
-	fmt.Fprintf(&b, "throughput ratio filestage/echo: %.2f; server CPU per call ratio: %.2f\n", r.Ratio(), cpuRatio)
+	for _, floor := range []string{"echo", "sized"} {
+		e := r.totals(floor)
+		cpu := 0.0
+		if e.cpuPerCall() > 0 {
+			cpu = f.cpuPerCall() / e.cpuPerCall()
+		}
+		fmt.Fprintf(&b, "filestage/%s: throughput ratio %.2f, server CPU per call ratio %.2f\n", floor, r.ratio(floor), cpu)
+	}
 	fmt.Fprintf(&b, "errors: %d\n", r.Errors)
 	for _, e := range r.FirstErrors {
 		fmt.Fprintf(&b, "  %s\n", e)
 	}
 	return b.String()
 }
+
+// order is one round: each server measured twice, in an order that is
+// the same read forwards and backwards, so that a machine getting
+// steadily faster or slower favours none.
+var order = []string{"echo", "filestage", "sized", "sized", "filestage", "echo"}
 
 func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	rep := Report{Config: cfg}
@@ -129,11 +154,6 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	echo, err := start(ctx, exec.Command(self), filepath.Join(work, "echo.log"), nil)
-	if err != nil {
-		return rep, fmt.Errorf("echo server: %w", err)
-	}
-	defer echo.stop()
 	args := []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data")}
 	if cfg.CPUProfile != "" {
 		args = append(args, "--metrics-listen", "127.0.0.1:0", "--pprof")
@@ -143,27 +163,41 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 		return rep, fmt.Errorf("filestage: %w", err)
 	}
 	defer fs.stop()
-
 	var errs errorList
 	drivers := map[string]*driver{}
-	for name, srv := range map[string]*process{"echo": echo, "filestage": fs} {
-		tool := presignTool
-		if name == "echo" {
-			tool = echoTool
-		}
-		d, err := connect(ctx, srv, tool, cfg.Sessions, &errs)
-		if err != nil {
+	if drivers["filestage"], err = connect(ctx, fs, presignTool, cfg.Sessions, &errs); err != nil {
+		return rep, fmt.Errorf("filestage: %w", err)
+	}
+	defer drivers["filestage"].close()
+	// The sized floor answers what filestage answers: one of its answers,
+	// kept, is the echo server's answer tool's.
+	answer, err := drivers["filestage"].sample(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("filestage: %w", err)
+	}
+	answerPath := filepath.Join(work, "answer.json")
+	if err := os.WriteFile(answerPath, answer, 0o600); err != nil {
+		return rep, err
+	}
+	echoCmd := exec.Command(self)
+	echoCmd.Env = append(os.Environ(), roleEnv+"=echo", answerEnv+"="+answerPath)
+	echo, err := start(ctx, echoCmd, filepath.Join(work, "echo.log"), echoRE)
+	if err != nil {
+		return rep, fmt.Errorf("echo server: %w", err)
+	}
+	defer echo.stop()
+	for name, tool := range map[string]string{"echo": echoTool, "sized": answerTool} {
+		if drivers[name], err = connect(ctx, echo, tool, cfg.Sessions, &errs); err != nil {
 			return rep, fmt.Errorf("%s: %w", name, err)
 		}
-		defer d.close()
-		drivers[name] = d
+		defer drivers[name].close()
 	}
 	profiled := make(chan error, 1)
 	profiled <- nil
 	for round := range cfg.Rounds {
-		for _, name := range []string{"echo", "filestage", "filestage", "echo"} {
+		for _, name := range order {
 			fmt.Fprintf(logw, "round %d: %s\n", round+1, name)
-			if name == "filestage" && round == 0 && cfg.CPUProfile != "" && len(rep.Phases) == 1 {
+			if name == "filestage" && round == 0 && cfg.CPUProfile != "" && len(rep.Phases) == 1 { // the first filestage phase
 				<-profiled
 				go func() {
 					profiled <- profile(filepath.Join(work, "filestage.log"), cfg.CPUProfile, cfg.Warmup, cfg.Phase)
@@ -248,13 +282,9 @@ var (
 	echoRE    = regexp.MustCompile(`echo listening on (\S+)`)
 )
 
-// start runs cmd with its output in logPath until a line matches addrRE
-// (echoRE when nil), which names the address it serves.
+// start runs cmd with its output in logPath until a line matches addrRE,
+// which names the address it serves.
 func start(ctx context.Context, cmd *exec.Cmd, logPath string, addrRE *regexp.Regexp) (*process, error) {
-	if addrRE == nil {
-		addrRE = echoRE
-		cmd.Env = append(os.Environ(), roleEnv+"=echo")
-	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -420,6 +450,24 @@ func (d *driver) post(ctx context.Context, s *session, method string, params any
 	return b, nil
 }
 
+// sample makes one call and returns its structured content.
+func (d *driver) sample(ctx context.Context) (json.RawMessage, error) {
+	args := map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "report.pdf", "mimetype": "application/pdf", "md5": strings.Repeat("ab", 16)}
+	b, err := d.post(ctx, d.sessions[0], "tools/call", map[string]any{"name": d.tool, "arguments": args}, true)
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		Result struct {
+			StructuredContent json.RawMessage `json:"structuredContent"`
+		}
+	}
+	if err := json.Unmarshal(b, &answer); err != nil || len(answer.Result.StructuredContent) == 0 {
+		return nil, fmt.Errorf("no structured content in %.300s (%v)", b, err)
+	}
+	return answer.Result.StructuredContent, nil
+}
+
 // phase has every session call in a loop for warmup+measure, and counts
 // the calls that end within the measured stretch.
 func (d *driver) phase(ctx context.Context, warmup, measure time.Duration) (Phase, error) {
@@ -483,7 +531,7 @@ func (d *driver) call(ctx context.Context, s *session) {
 	}
 	out := answer.Result.StructuredContent
 	switch {
-	case d.tool == echoTool && out.MD5 != md5:
+	case (d.tool == echoTool || d.tool == answerTool) && out.MD5 != md5:
 		d.errs.add("echo answered %s", b)
 	case d.tool == presignTool && (out.Key != "gmail/GMAIL_SEND_EMAIL/"+md5+".pdf" || out.Type != "new" || !strings.Contains(out.URL, "signature=")):
 		d.errs.add("presign answered %s", b)
@@ -504,6 +552,30 @@ func echoMain() int {
 			}
 			return mcp.NewToolResultStructured(args, string(b)), nil
 		})
+	if path := os.Getenv(answerEnv); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		s.AddTool(mcp.NewTool(answerTool, mcp.WithDescription("Answers what filestage answered.")),
+			func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				// Decoded per call, as a handler builds its answer anew.
+				var out map[string]any
+				if err := json.Unmarshal(b, &out); err != nil {
+					return nil, err
+				}
+				out["md5"] = req.GetArguments()["md5"]
+				text, err := json.Marshal(out)
+				if err != nil {
+					return nil, err
+				}
+				res := mcp.NewToolResultStructured(out, string(text))
+				link, _ := out["download_url"].(string)
+				res.Content = append(res.Content, mcp.NewResourceLink(link, "report.pdf", "The file, read back from storage once uploaded.", "application/pdf"))
+				return res, nil
+			})
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -210,3 +210,18 @@ func TestHostileNamesStayInTheDataDir(t *testing.T) {
 	})
 	h.tmpEmpty(t)
 }
+
+// FuzzValidSegment: the key segment check says what the regular
+// expression it replaced said, for any string.
+func FuzzValidSegment(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+	for _, s := range []string{"", "a", "a.b", "..", "a..b", ".a", "-a", "a-", "A_Z.9", "é", "a/b", "a\x00", "a\n", strings.Repeat("a", 255), strings.Repeat("a", 256)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := re.MatchString(s) && !strings.Contains(s, "..")
+		if got := validSegment(s); got != want {
+			t.Errorf("validSegment(%q) = %v, want %v", s, got, want)
+		}
+	})
+}

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -67,7 +66,22 @@ func (s *store) step(name string) {
 	}
 }
 
-var keySegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+// validSegment reports whether seg may be one segment of a key: 1 to 255
+// of A-Z a-z 0-9 . _ -, starting with a letter or digit, without "..".
+// A loop rather than a regular expression: every call checks its key.
+func validSegment(seg string) bool {
+	if len(seg) == 0 || len(seg) > 255 || !isAlnum(seg[0]) || strings.Contains(seg, "..") {
+		return false
+	}
+	for i := 1; i < len(seg); i++ {
+		if c := seg[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
 
 // path maps a key to its file, refusing anything that could leave the store.
 func (s *store) path(key string) (string, error) {
@@ -76,7 +90,7 @@ func (s *store) path(key string) (string, error) {
 	}
 	segs := strings.Split(key, "/")
 	for _, seg := range segs {
-		if !keySegment.MatchString(seg) || strings.Contains(seg, "..") {
+		if !validSegment(seg) {
 			return "", fmt.Errorf("invalid key %q", key)
 		}
 	}
