@@ -1,18 +1,18 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/binary"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -24,12 +24,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/filestage/filestage/providers"
-	"github.com/filestage/filestage/providers/local"
 	"github.com/filestage/filestage/schema"
-	"github.com/filestage/filestage/source"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
 )
@@ -60,17 +56,92 @@ func loadSizeFromEnv(t *testing.T) loadSize {
 
 const stageBytes = 1 << 20
 
-// content is the 1 MiB a source path serves: distinct per path, so that
-// every stage stores new bytes.
+// presignDuringStages names the presigns made while a stage call was in
+// flight, in the report; presignServerSide the time from a streamable
+// HTTP presign's request to its answer as the server's handler saw it,
+// which leaves out the wait of the clients (in the same process) for a
+// processor to read their answers.
+const (
+	presignDuringStages = "  while stages ran"
+	presignServerSide   = "  server side (streamable)"
+)
+
+// serverSide times each streamable HTTP presign request in the server.
+func serverSide(next http.Handler, record func(time.Duration)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != transport.PathMCP {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		if bytes.Contains(body, []byte(tools.PresignName)) {
+			record(time.Since(start))
+		}
+	})
+}
+
+// content is the 1 MiB a source path serves: one random MiB, the same
+// for every path, with the path's digest over the first bytes of each
+// 4 KiB, so that every stage stores new bytes. It costs a copy: the
+// source and the clients share the processors with the server, and must
+// take little from it.
 func content(path string) []byte {
-	b := make([]byte, stageBytes)
-	seed := md5.Sum([]byte(path))
-	for off := 0; off < len(b); off += md5.Size {
-		binary.BigEndian.PutUint64(seed[:8], uint64(off))
-		seed = md5.Sum(seed[:])
-		copy(b[off:], seed[:])
-	}
+	b := bytes.Clone(randomMiB)
+	fillContent(b, path)
 	return b
+}
+
+// fillContent makes b (a copy of randomMiB) path's content.
+func fillContent(b []byte, path string) {
+	tag := sha256.Sum256([]byte(path))
+	for off := 0; off < len(b); off += 4 << 10 {
+		copy(b[off:], tag[:])
+	}
+}
+
+// contentBufs keep the source's answers between requests: a MiB allocated
+// per stage would have the collector run for the test's source rather
+// than for the server.
+var contentBufs = sync.Pool{New: func() any { b := bytes.Clone(randomMiB); return &b }}
+
+var randomMiB = func() []byte {
+	b := make([]byte, stageBytes)
+	rand.NewChaCha8([32]byte{}).Read(b)
+	return b
+}()
+
+// interleaved is the default order of a session's calls: each stage is
+// followed by its share of the presigns, so that presigns run while
+// stages do, as they would when many clients share a server. "batched"
+// (FILESTAGE_LOAD_ORDER) is issue 5's order: all presigns, then all
+// stages; at its start, every session presigns at once, and a presign's
+// latency is then mostly the other sessions' presigns ahead of it (with
+// n sessions calling back to back at x calls/s, n/x on average), not
+// the stages.
+func interleaved() bool { return os.Getenv("FILESTAGE_LOAD_ORDER") != "batched" }
+
+// think is how long a session waits on average after each presign before
+// its next call (FILESTAGE_LOAD_THINK, a duration; none by default): an
+// assistant writes between its tool calls. Each wait is drawn from an
+// exponential distribution of that mean, and the first call of each
+// session from one too, so that sessions do not call in step, as
+// independent clients do not. Without it every session calls back to
+// back, and n sessions presigning at x calls/s wait n/x on average
+// whatever the server does (Little's law): the latency measured is then
+// the load test's own queue.
+func think(t *testing.T) time.Duration {
+	v := os.Getenv("FILESTAGE_LOAD_THINK")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("FILESTAGE_LOAD_THINK=%q: want a duration such as 50ms", v)
+	}
+	return d
 }
 
 // TestLoad holds many MCP sessions at once over streamable HTTP and SSE on
@@ -80,41 +151,17 @@ func content(path string) []byte {
 // that goroutines return to their baseline once the sessions close.
 func TestLoad(t *testing.T) {
 	size := loadSizeFromEnv(t)
+	pause := think(t)
 	baseline := runtime.NumGoroutine()
 
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(content(r.URL.Path))
+		b := contentBufs.Get().(*[]byte)
+		defer contentBufs.Put(b)
+		fillContent(*b, r.URL.Path)
+		w.Write(*b)
 	}))
 	defer src.Close()
-
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider, err := local.New(providers.Settings{DataDir: dir, PublicURL: "http://" + ln.Addr().String(), MaxBytes: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sources, err := source.New(source.Options{AllowPrivate: true, MaxBytes: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	drain := transport.NewDrain()
-	mcpServer := tools.NewServer("load", &tools.Service{Provider: provider, Sources: sources, SpoolDir: filepath.Join(dir, "tmp"), MaxBytes: 64 << 20, Logger: log},
-		server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks()))
-	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{Routes: map[string]http.Handler{provider.Pattern(): provider}, Logger: log})
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, Logger: log})
-	}()
-	base := "http://" + ln.Addr().String()
-	// What the server runs with no session: the baseline to return to.
-	time.Sleep(100 * time.Millisecond)
-	serving := runtime.NumGoroutine()
 
 	var (
 		mu        sync.Mutex
@@ -123,6 +170,21 @@ func TestLoad(t *testing.T) {
 		calls     atomic.Int64
 		peakG     atomic.Int64
 	)
+	var srv loadServer
+	if bin := os.Getenv("FILESTAGE_LOAD_BIN"); bin != "" {
+		srv = startBinary(t, bin)
+	} else {
+		srv = startInProcess(t, func(d time.Duration) {
+			mu.Lock()
+			latencies[presignServerSide] = append(latencies[presignServerSide], d)
+			mu.Unlock()
+		})
+	}
+	base := srv.base()
+	// What the server runs with no session: the baseline to return to.
+	time.Sleep(100 * time.Millisecond)
+	serving := srv.goroutines()
+
 	fail := func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -131,9 +193,13 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	var failures atomic.Int64
-	record := func(tool string, d time.Duration) {
+	var staging atomic.Int64 // stage calls in flight
+	record := func(tool string, d time.Duration, duringStages bool) {
 		mu.Lock()
 		latencies[tool] = append(latencies[tool], d)
+		if tool == tools.PresignName && duringStages {
+			latencies[presignDuringStages] = append(latencies[presignDuringStages], d)
+		}
 		mu.Unlock()
 		calls.Add(1)
 	}
@@ -143,13 +209,27 @@ func TestLoad(t *testing.T) {
 			select {
 			case <-sampling:
 				return
-			case <-time.After(50 * time.Millisecond):
-				if g := int64(runtime.NumGoroutine()); g > peakG.Load() {
+			case <-time.After(srv.sampleEvery()):
+				if g := int64(srv.goroutines()); g > peakG.Load() {
 					peakG.Store(g)
 				}
 			}
 		}
 	}()
+
+	// The MD5 of every source, which the stage answers must carry, is
+	// known before the sessions start: hashing a MiB per stage would be
+	// the clients' work, on the processors the server uses.
+	wantMD5 := map[string]string{}
+	for kind, n := range map[string]int{"streamable": size.streamable, "sse": size.sse} {
+		for i := range n {
+			for j := range size.stages {
+				path := fmt.Sprintf("/%s/%d/%d.bin", kind, i, j)
+				sum := md5.Sum(content(path))
+				wantMD5[path] = hex.EncodeToString(sum[:])
+			}
+		}
+	}
 
 	session := func(kind string, n int) {
 		var c *client.Client
@@ -181,9 +261,15 @@ func TestLoad(t *testing.T) {
 			req.Params.Name, req.Params.Arguments = tool, args
 			cctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
+			if tool == tools.StageName {
+				staging.Add(1)
+				defer staging.Add(-1)
+			}
+			during := staging.Load() > 0
 			start := time.Now()
 			res, err := c.CallTool(cctx, req)
 			d := time.Since(start)
+			during = during || staging.Load() > 0
 			switch {
 			case err != nil:
 				err = fmt.Errorf("protocol error: %w", err)
@@ -197,9 +283,9 @@ func TestLoad(t *testing.T) {
 				fail("%s session %d %s: %v", kind, n, tool, err)
 				return
 			}
-			record(tool, d)
+			record(tool, d, during)
 		}
-		for i := range size.presigns {
+		presign := func(i int) {
 			sum := md5.Sum([]byte(fmt.Sprintf("%s-%d-%d", kind, n, i)))
 			want := hex.EncodeToString(sum[:])
 			do(tools.PresignName, map[string]any{"toolkit_slug": "gmail", "tool_slug": "GMAIL_SEND_EMAIL", "filename": "a.pdf", "mimetype": "application/pdf", "md5": want},
@@ -214,10 +300,9 @@ func TestLoad(t *testing.T) {
 					return nil
 				})
 		}
-		for i := range size.stages {
+		stage := func(i int) {
 			path := fmt.Sprintf("/%s/%d/%d.bin", kind, n, i)
-			sum := md5.Sum(content(path))
-			want := hex.EncodeToString(sum[:])
+			want := wantMD5[path]
 			do(tools.StageName, map[string]any{"url": src.URL + path, "toolSlug": "SLACK_UPLOAD_FILE"},
 				func(s string) error {
 					var out schema.StageResponse
@@ -229,6 +314,26 @@ func TestLoad(t *testing.T) {
 					}
 					return nil
 				})
+		}
+		wait := func() time.Duration { return time.Duration(rand.ExpFloat64() * float64(pause)) }
+		time.Sleep(wait())
+		if !interleaved() || size.stages == 0 {
+			for i := range size.presigns {
+				presign(i)
+				time.Sleep(wait())
+			}
+			for i := range size.stages {
+				stage(i)
+			}
+			return
+		}
+		next := 0
+		for i := range size.stages {
+			stage(i)
+			for ; next < size.presigns*(i+1)/size.stages; next++ {
+				presign(next)
+				time.Sleep(wait())
+			}
 		}
 	}
 
@@ -254,26 +359,29 @@ func TestLoad(t *testing.T) {
 	// server's to the source) are closed too.
 	http.DefaultClient.CloseIdleConnections()
 	src.CloseClientConnections()
-	settled := settle(serving)
+	settled := settle(srv.goroutines, serving)
 	if settled > serving+2 {
-		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines: %d serving before the sessions, %d after they closed\n%s", serving, settled, buf[:runtime.Stack(buf, true)])
+		t.Errorf("goroutines: %d serving before the sessions, %d after they closed\n%s", serving, settled, srv.stacks())
 	}
-	stop()
-	if err := <-served; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	srv.stop(t)
 	src.Close()
 	http.DefaultClient.CloseIdleConnections()
-	if after := settle(baseline); after > baseline+2 {
+	if after := settle(runtime.NumGoroutine, baseline); after > baseline+2 {
 		buf := make([]byte, 1<<20)
 		t.Errorf("goroutines: %d before, %d after the sessions and the server ended\n%s", baseline, after, buf[:runtime.Stack(buf, true)])
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d streamable + %d SSE sessions, %d presigns and %d stages of 1 MiB each: %d calls in %s (%.0f calls/s), %d failures\n",
-		size.streamable, size.sse, size.presigns, size.stages, calls.Load(), wall.Round(time.Millisecond), float64(calls.Load())/wall.Seconds(), failures.Load())
-	for _, tool := range []string{tools.PresignName, tools.StageName} {
+	order := "interleaved"
+	if !interleaved() {
+		order = "batched"
+	}
+	if pause > 0 {
+		order += fmt.Sprintf(", on average %s after each presign", pause)
+	}
+	fmt.Fprintf(&b, "%d streamable + %d SSE sessions, %d presigns and %d stages of 1 MiB each (%s): %d calls in %s (%.0f calls/s), %d failures\n",
+		size.streamable, size.sse, size.presigns, size.stages, order, calls.Load(), wall.Round(time.Millisecond), float64(calls.Load())/wall.Seconds(), failures.Load())
+	for _, tool := range []string{tools.PresignName, presignDuringStages, presignServerSide, tools.StageName} {
 		d := latencies[tool]
 		slices.Sort(d)
 		if len(d) > 0 {
@@ -281,21 +389,20 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(&b, "  goroutines: %d serving before the sessions, peak %d, %d after they closed\n", serving, peakG.Load(), settled)
-	fmt.Fprintf(&b, "  peak RSS of the process (server and clients): %s\n", peakRSS())
+	srv.report(&b)
 	t.Log("\n" + b.String())
 	if out := os.Getenv("FILESTAGE_LOAD_REPORT"); out != "" {
 		os.WriteFile(out, []byte(b.String()), 0o644)
 	}
 }
 
-// settle waits up to 15 s for the goroutine count to fall to want (+2)
-// and returns the count.
-func settle(want int) int {
+// settle waits up to 15 s for count to fall to want (+2) and returns it.
+func settle(count func() int, want int) int {
 	deadline := time.Now().Add(15 * time.Second)
-	for runtime.NumGoroutine() > want+2 && time.Now().Before(deadline) {
+	for count() > want+2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	return runtime.NumGoroutine()
+	return count()
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
@@ -311,9 +418,10 @@ func text(res *mcp.CallToolResult) string {
 	return ""
 }
 
-// peakRSS reads VmHWM from /proc (Linux); elsewhere it says so.
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS reads VmHWM of a process (self, or a pid) from /proc (Linux);
+// elsewhere it says so.
+func peakRSS(pid string) string {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return "unknown (no /proc)"
 	}

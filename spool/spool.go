@@ -73,7 +73,7 @@ func sum(w io.Writer, r io.Reader, max int64) (Sum, error) {
 	head := &headWriter{max: HeadSize}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h, head, yield{}), io.LimitReader(r, max+1), *bp)
+	n, err := io.CopyBuffer(gated{io.MultiWriter(w, h, head)}, io.LimitReader(r, max+1), *bp)
 	if err != nil {
 		return Sum{}, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
 	}
@@ -205,17 +205,30 @@ func (s *File) Close() error {
 	return err
 }
 
-// yield lets other goroutines run after each chunk. A source that is
-// always ready (loopback, a fast link, a local file) never blocks the copy,
-// which would then keep its processor for whole scheduler slices while
-// light calls wait: a presign queued behind tens of streaming stages
-// waited a second (bench/abuse). A chunk is a fraction of a millisecond
-// of work, and Gosched costs far less.
-type yield struct{}
+// processors admits one chunk's hashing and writing per processor at a
+// time, whatever the number of copies running. Each chunk is a fraction
+// of a millisecond of work; a copy whose source is always ready
+// (loopback, a fast link, a local file) never blocks otherwise, and with
+// hundreds of them runnable at once, a light call (a presign, tools/list,
+// a progress notification) waited behind all of them for a processor: a
+// second and more under the load test. With at most one copy per
+// processor runnable, it waits for one chunk at most. Copies waiting for
+// their turn hold nothing but their goroutine.
+//
+// The processors are the process's, so the gate is too, like bufs: every
+// copy in the process takes its turn at it.
+var processors = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
-func (yield) Write(p []byte) (int, error) {
+// gated writes each chunk in its turn at processors, then lets other
+// goroutines run.
+type gated struct{ w io.Writer }
+
+func (g gated) Write(p []byte) (int, error) {
+	processors <- struct{}{}
+	n, err := g.w.Write(p)
+	<-processors
 	runtime.Gosched()
-	return len(p), nil
+	return n, err
 }
 
 type headWriter struct {

@@ -1,0 +1,206 @@
+package bench_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/providers"
+	"github.com/filestage/filestage/providers/local"
+	"github.com/filestage/filestage/source"
+	"github.com/filestage/filestage/tools"
+	"github.com/filestage/filestage/transport"
+)
+
+// loadServer is the filestage TestLoad drives: in the test's process, as
+// main wires it (CI), or the real binary in a process of its own
+// (FILESTAGE_LOAD_BIN, bench/load.sh), whose scheduler then serves the
+// server alone rather than the server and three hundred clients.
+type loadServer interface {
+	base() string
+	// goroutines counts the server's goroutines (in process: the
+	// process's, clients included).
+	goroutines() int
+	sampleEvery() time.Duration
+	stacks() string
+	stop(t *testing.T)
+	report(b *strings.Builder)
+}
+
+type inProcess struct {
+	addr   string
+	cancel context.CancelFunc
+	served chan error
+}
+
+// startInProcess serves filestage on loopback from this process;
+// presignTime gets each streamable HTTP presign's time in the server.
+func startInProcess(t *testing.T, presignTime func(time.Duration)) *inProcess {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := local.New(providers.Settings{DataDir: dir, PublicURL: "http://" + ln.Addr().String(), MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { provider.Close() })
+	sources, err := source.New(source.Options{AllowPrivate: true, MaxBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	drain := transport.NewDrain()
+	mcpServer := tools.NewServer("load", &tools.Service{Provider: provider, Sources: sources, SpoolDir: filepath.Join(dir, "tmp"), MaxBytes: 64 << 20, Logger: log},
+		server.WithToolHandlerMiddleware(drain.Middleware), server.WithHooks(drain.Hooks()))
+	h := transport.NewHTTP(mcpServer, transport.HTTPOptions{Routes: map[string]http.Handler{provider.Pattern(): provider}, Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &inProcess{addr: ln.Addr().String(), cancel: cancel, served: make(chan error, 1)}
+	go func() {
+		s.served <- transport.Serve(ctx, ln, serverSide(h, presignTime), transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, Logger: log})
+	}()
+	return s
+}
+
+func (s *inProcess) base() string               { return "http://" + s.addr }
+func (s *inProcess) goroutines() int            { return runtime.NumGoroutine() }
+func (s *inProcess) sampleEvery() time.Duration { return 50 * time.Millisecond }
+
+func (s *inProcess) stacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func (s *inProcess) stop(t *testing.T) {
+	s.cancel()
+	if err := <-s.served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+func (s *inProcess) report(b *strings.Builder) {
+	fmt.Fprintf(b, "  peak RSS of the process (server and clients): %s\n", peakRSS("self"))
+}
+
+// binary is the real filestage binary, serving on loopback.
+type binary struct {
+	cmd    *exec.Cmd
+	addr   string
+	log    string
+	exited chan struct{}
+	cpu0   time.Duration
+	// What report says, read before the process ends.
+	peakRSS string
+	used    time.Duration
+}
+
+var startedLine = regexp.MustCompile(`msg="filestage started".* addr=(\S+)`)
+
+// startBinary builds the binary at bin unless it is there, and serves
+// with the local store, limits raised to admit the load test's sessions
+// and stages (they are what is measured, not refused).
+func startBinary(t *testing.T, bin string) *binary {
+	if _, err := os.Stat(bin); err != nil {
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/filestage/filestage").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	dir := t.TempDir()
+	s := &binary{log: filepath.Join(dir, "filestage.log"), exited: make(chan struct{})}
+	logf, err := os.Create(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	s.cmd = exec.Command(bin, "serve", "--transport", "http", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
+		"--allow-private-urls", "--max-bytes", "64MiB", "--max-concurrent-stages", "1000", "--max-sessions", "1000")
+	s.cmd.Stderr = logf
+	s.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.exited })
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(s.log)
+		if m := startedLine.FindSubmatch(b); m != nil {
+			s.addr = string(m[1])
+			s.cpu0 = s.cpu()
+			return s
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("filestage exited at start:\n%s", b)
+		default:
+		}
+	}
+	t.Fatal("filestage did not start in 30 s")
+	return nil
+}
+
+func (s *binary) base() string               { return "http://" + s.addr }
+func (s *binary) sampleEvery() time.Duration { return 500 * time.Millisecond }
+
+// goroutines reads go_goroutines from the server's /metrics.
+func (s *binary) goroutines() int {
+	resp, err := http.Get(s.base() + transport.PathMetrics)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+func (s *binary) stacks() string {
+	return "(the server's log holds its goroutines when it is sent SIGQUIT)"
+}
+
+func (s *binary) stop(t *testing.T) {
+	s.peakRSS, s.used = peakRSS(strconv.Itoa(s.cmd.Process.Pid)), s.cpu()-s.cpu0
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		t.Error("filestage did not stop within 30 s of SIGINT")
+	}
+}
+
+// cpu is the CPU time the server has used.
+func (s *binary) cpu() time.Duration {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+		if f := strings.Fields(string(b[i+1:])); len(f) >= 13 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+		}
+	}
+	return 0
+}
+
+func (s *binary) report(b *strings.Builder) {
+	fmt.Fprintf(b, "  the real binary in a process of its own: peak RSS %s, CPU %s; the clients' and sources' process: peak RSS %s\n",
+		s.peakRSS, s.used.Round(10*time.Millisecond), peakRSS("self"))
+}
