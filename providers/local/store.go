@@ -81,7 +81,9 @@ func validSegment(seg string) bool {
 	return true
 }
 
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
 // path maps a key to its file, refusing anything that could leave the store.
 func (s *store) path(key string) (string, error) {
