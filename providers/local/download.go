@@ -18,13 +18,27 @@ import (
 func (p *Provider) DownloadURL(key, name string) (string, time.Time) {
 	g := grant{Method: http.MethodGet, Key: key, Size: -1, Name: name,
 		Expires: p.now().Add(p.downloadTTL).Truncate(time.Second)}
-	q := url.Values{}
-	q.Set("expires", strconv.FormatInt(g.Expires.Unix(), 10))
-	if name != "" {
-		q.Set("name", name)
+	q := rawQuery("expires", strconv.FormatInt(g.Expires.Unix(), 10), "name", name, "signature", p.signer.sign(g))
+	return p.base + p.Pattern() + key + "?" + q, g.Expires
+}
+
+// rawQuery is a URL query of the key-value pairs kv whose values are not
+// empty, in the order given, escaped as url.Values.Encode escapes them;
+// built directly, since every call answers with two.
+func rawQuery(kv ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(kv[i])
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(kv[i+1]))
 	}
-	q.Set("signature", p.signer.sign(g))
-	return p.base + p.Pattern() + key + "?" + q.Encode(), g.Expires
+	return b.String()
 }
 
 // serveDownload answers GET and HEAD on a signed download URL with the

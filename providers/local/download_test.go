@@ -182,3 +182,17 @@ func TestDownloadRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestRawQuery: URLs are built as url.Values would encode them, whatever
+// the name, so that their signatures read the same.
+func TestRawQuery(t *testing.T) {
+	for _, name := range []string{"", "a.pdf", "a b&c=d.pdf", "100%.txt", "ü+é/#?.pdf", "\"quoted\";x", "\t\n"} {
+		want := url.Values{"expires": {"1800000000"}, "signature": {"abc-_"}}
+		if name != "" {
+			want.Set("name", name)
+		}
+		if got := rawQuery("expires", "1800000000", "name", name, "signature", "abc-_"); got != want.Encode() {
+			t.Errorf("%q: %s, want %s", name, got, want.Encode())
+		}
+	}
+}

@@ -153,15 +153,13 @@ func (p *Provider) RequestUpload(ctx context.Context, req providers.UploadReques
 		Meta:        p.signer.seal(key, req.Filename, req.Owner),
 		Expires:     p.now().Add(URLTTL).Truncate(time.Second),
 	}
-	q := url.Values{}
-	q.Set("expires", strconv.FormatInt(g.Expires.Unix(), 10))
-	q.Set("meta", g.Meta)
+	size := ""
 	if g.Size >= 0 {
-		q.Set("size", strconv.FormatInt(g.Size, 10))
+		size = strconv.FormatInt(g.Size, 10)
 	}
-	q.Set("signature", p.signer.sign(g))
+	q := rawQuery("expires", strconv.FormatInt(g.Expires.Unix(), 10), "meta", g.Meta, "size", size, "signature", p.signer.sign(g))
 	slot := p.slot(req, Entry{Key: key, Name: req.Filename, Expires: p.store.expiry(p.now())}, providers.SlotNew)
-	slot.URL, slot.Method, slot.ExpiresAt = p.base+p.Pattern()+key+"?"+q.Encode(), g.Method, g.Expires
+	slot.URL, slot.Method, slot.ExpiresAt = p.base+p.Pattern()+key+"?"+q, g.Method, g.Expires
 	slot.Headers = map[string]string{
 		"Content-Type": g.ContentType,
 		"Content-MD5":  g.ContentMD5,

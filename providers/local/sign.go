@@ -10,11 +10,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,6 +58,9 @@ func (g grant) canonical() []byte {
 
 type signer struct {
 	key []byte
+	// macs keeps keyed HMACs between calls: keying one hashes the key
+	// twice, as much as signing a URL.
+	macs *sync.Pool
 	// meta seals what an upload URL carries for its PUT to index.
 	meta cipher.AEAD
 }
@@ -65,7 +70,7 @@ func newSigner(key []byte) signer {
 	m.Write([]byte("filestage-local-meta-v1"))
 	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256 cannot refuse it
 	aead, _ := cipher.NewGCM(block)
-	return signer{key: key, meta: aead}
+	return signer{key: key, meta: aead, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
 
 // seal carries an upload's file name and owner in its URL, for the PUT
@@ -100,9 +105,7 @@ func (s signer) open(key, sealed string) (name, owner string, ok bool) {
 }
 
 func (s signer) sign(g grant) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write(g.canonical())
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(s.mac(g))
 }
 
 func (s signer) valid(g grant, sig string) bool {
@@ -110,9 +113,15 @@ func (s signer) valid(g grant, sig string) bool {
 	if err != nil {
 		return false
 	}
-	m := hmac.New(sha256.New, s.key)
+	return hmac.Equal(got, s.mac(g))
+}
+
+func (s signer) mac(g grant) []byte {
+	m := s.macs.Get().(hash.Hash)
+	defer s.macs.Put(m)
+	m.Reset()
 	m.Write(g.canonical())
-	return hmac.Equal(got, m.Sum(nil))
+	return m.Sum(nil)
 }
 
 const secretFile = "secret"
