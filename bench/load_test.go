@@ -134,7 +134,7 @@ func interleaved() bool { return os.Getenv("FILESTAGE_LOAD_ORDER") != "batched" 
 // the load test's own queue.
 func think(t *testing.T) time.Duration {
 	v := os.Getenv("FILESTAGE_LOAD_THINK")
-	if v == "" {
+	if v == "" || v == "0" {
 		return 0
 	}
 	d, err := time.ParseDuration(v)

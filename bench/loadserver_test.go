@@ -127,8 +127,11 @@ func startBinary(t *testing.T, bin string) *binary {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(bin, "serve", "--transport", "http", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
-		"--allow-private-urls", "--max-bytes", "64MiB", "--max-concurrent-stages", "1000", "--max-sessions", "1000")
+	args := []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
+		"--allow-private-urls", "--max-bytes", "64MiB", "--max-concurrent-stages", "1000", "--max-sessions", "1000"}
+	// More flags, e.g. --metrics-listen 127.0.0.1:9090 --pprof to profile it.
+	args = append(args, strings.Fields(os.Getenv("FILESTAGE_LOAD_BIN_ARGS"))...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stderr = logf
 	s.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := s.cmd.Start(); err != nil {
@@ -203,4 +206,17 @@ func (s *binary) cpu() time.Duration {
 func (s *binary) report(b *strings.Builder) {
 	fmt.Fprintf(b, "  the real binary in a process of its own: peak RSS %s, CPU %s; the clients' and sources' process: peak RSS %s\n",
 		s.peakRSS, s.used.Round(10*time.Millisecond), peakRSS("self"))
+}
+
+// TestLoadBinary runs TestLoad small against the real binary, the way
+// bench/load.sh runs it at full size.
+func TestLoadBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if os.Getenv("FILESTAGE_LOAD_BIN") == "" {
+		t.Setenv("FILESTAGE_LOAD_BIN", filepath.Join(t.TempDir(), "filestage"))
+	}
+	t.Setenv("FILESTAGE_LOAD_THINK", "5ms")
+	TestLoad(t)
 }
