@@ -15,6 +15,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,15 +27,36 @@ import (
 	"github.com/filestage/filestage/tools"
 )
 
-var sizes = []struct {
+type size struct {
 	name string
 	n    int64
-}{{"16MiB", 16 << 20}, {"256MiB", 256 << 20}}
+}
+
+// benchSizes are the sizes staged: 16 MiB and 256 MiB, or those
+// FILESTAGE_BENCH_SIZES names (1GiB too), e.g. to profile a 1 GiB stage:
+//
+//	FILESTAGE_BENCH_SIZES=1GiB go test -run '^$' -bench 'BenchmarkStage$' -benchtime 2x -cpuprofile stage.prof ./bench/
+func benchSizes(b *testing.B) []size {
+	known := []size{{"16MiB", 16 << 20}, {"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
+	v := os.Getenv("FILESTAGE_BENCH_SIZES")
+	if v == "" {
+		return known[:2]
+	}
+	var out []size
+	for _, name := range strings.Split(v, ",") {
+		i := slices.IndexFunc(known, func(s size) bool { return s.name == name })
+		if i < 0 {
+			b.Fatalf("FILESTAGE_BENCH_SIZES: %q is none of 16MiB, 256MiB, 1GiB", name)
+		}
+		out = append(out, known[i])
+	}
+	return out
+}
 
 // BenchmarkStage stages random bytes from a loopback HTTP server: fetch,
 // spool, hash, and move into the local store.
 func BenchmarkStage(b *testing.B) {
-	for _, size := range sizes {
+	for _, size := range benchSizes(b) {
 		b.Run(size.name, func(b *testing.B) {
 			data := make([]byte, size.n)
 			rand.Read(data)
@@ -53,7 +76,7 @@ func BenchmarkStage(b *testing.B) {
 // local store: copied once into a spool while it is hashed, then moved
 // into place (stores elsewhere upload straight from the file).
 func BenchmarkStageFile(b *testing.B) {
-	for _, size := range sizes {
+	for _, size := range benchSizes(b) {
 		b.Run(size.name, func(b *testing.B) {
 			srcDir := b.TempDir()
 			path := filepath.Join(srcDir, "f.bin")
