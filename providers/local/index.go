@@ -108,9 +108,9 @@ func fromUnix(s int64) time.Time {
 
 // pending records e before its object is linked into place. A pending
 // entry of another writer of the same key takes e's name and owner; a
-// stored one is left alone. An e without a name (an upload through a
-// signed URL, which carries none) keeps the pending entry its presign
-// wrote, or else is named after its key.
+// stored one is left alone. An e without a name (an upload through a URL
+// issued before URLs carried it sealed) keeps a pending entry another
+// writer wrote, or else is named after its key.
 func (x *index) pending(ctx context.Context, e Entry) error {
 	conflict := `DO UPDATE SET name = excluded.name, mimetype = excluded.mimetype, size = excluded.size,
 	owner = excluded.owner, created = excluded.created, expires = excluded.expires

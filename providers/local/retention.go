@@ -14,8 +14,9 @@ import (
 	"github.com/gabriel-vasile/mimetype"
 )
 
-// pendingTTL is how long a pending entry without its object is kept: past
-// the life of the upload URL that may still complete it.
+// pendingTTL is how long a pending entry without its object is kept. A
+// write's entry is pending only between its spool and its link (presigns
+// write none), so this is far past any write still under way.
 const pendingTTL = URLTTL + 10*time.Minute
 
 // repair brings the index in line with the objects, as after a crash or
