@@ -205,28 +205,62 @@ func (s *File) Close() error {
 	return err
 }
 
-// processors admits one chunk's hashing and writing per processor at a
-// time, whatever the number of copies running. Each chunk is a fraction
+// processors admits one chunk's hashing and writing at a time per
+// processor but one, whatever the number of copies running. Each chunk is a fraction
 // of a millisecond of work; a copy whose source is always ready
 // (loopback, a fast link, a local file) never blocks otherwise, and with
 // hundreds of them runnable at once, a light call (a presign, tools/list,
 // a progress notification) waited behind all of them for a processor: a
-// second and more under the load test. With at most one copy per
-// processor runnable, it waits for one chunk at most. Copies waiting for
-// their turn hold nothing but their goroutine.
+// second and more under the load test. With one processor always free
+// of copying, it waits for a chunk at most. A copy waiting for its turn
+// holds its goroutine and its buffer, already read.
 //
-// The processors are the process's, so the gate is too, like bufs: every
-// copy in the process takes its turn at it.
-var processors = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+// The processors are the process's, so the turns are too, like bufs:
+// every copy in the process takes its turn. Their number follows
+// GOMAXPROCS, which the runtime may change while it runs (a container's
+// CPU limit).
+var processors = newTurns()
+
+type turns struct {
+	mu   sync.Mutex
+	free sync.Cond
+	busy int
+}
+
+func newTurns() *turns {
+	t := &turns{}
+	t.free.L = &t.mu
+	return t
+}
+
+// limit is one turn fewer than the processors, which leaves the last to
+// light calls, and at least one.
+func (t *turns) limit() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+func (t *turns) take() {
+	t.mu.Lock()
+	for t.busy >= t.limit() {
+		t.free.Wait()
+	}
+	t.busy++
+	t.mu.Unlock()
+}
+
+func (t *turns) give() {
+	t.mu.Lock()
+	t.busy--
+	t.mu.Unlock()
+	t.free.Signal()
+}
 
 // gated writes each chunk in its turn at processors, then lets other
 // goroutines run.
 type gated struct{ w io.Writer }
 
 func (g gated) Write(p []byte) (int, error) {
-	processors <- struct{}{}
+	processors.take()
 	n, err := g.w.Write(p)
-	<-processors
+	processors.give()
 	runtime.Gosched()
 	return n, err
 }

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -214,3 +216,42 @@ func TestKeepNeverReplaces(t *testing.T) {
 		})
 	}
 }
+
+// TestCopiesTakeTurns: however many copies run at once, no more chunks
+// are hashed and written at a time than there are turns at the
+// processors, and every copy still completes with the right sum.
+func TestCopiesTakeTurns(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		now, peak int
+	)
+	probe := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		now++
+		peak = max(peak, now)
+		mu.Unlock()
+		time.Sleep(100 * time.Microsecond) // a chunk's work
+		mu.Lock()
+		now--
+		mu.Unlock()
+		return len(p), nil
+	})
+	data := testfile.Random(4 * bufSize)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			s, err := sum(probe, bytes.NewReader(data), int64(len(data)))
+			if err != nil || s.MD5 != md5.Sum(data) {
+				t.Errorf("sum: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if turns := max(1, runtime.GOMAXPROCS(0)-1); peak == 0 || peak > turns {
+		t.Errorf("%d chunks written at once; %d turns with GOMAXPROCS %d", peak, turns, runtime.GOMAXPROCS(0))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
