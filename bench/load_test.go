@@ -25,6 +25,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/filestage/filestage/internal/benchproc"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/tools"
 	"github.com/filestage/filestage/transport"
@@ -418,18 +419,10 @@ func text(res *mcp.CallToolResult) string {
 	return ""
 }
 
-// peakRSS reads VmHWM of a process (self, or a pid) from /proc (Linux);
-// elsewhere it says so.
-func peakRSS(pid string) string {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return "unknown (no /proc)"
+// peakRSS is this process's VmHWM.
+func peakRSS() string {
+	if hwm := benchproc.SelfStatus("VmHWM"); hwm > 0 {
+		return fmt.Sprintf("%.1f MiB", float64(hwm)/(1<<20))
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
-		}
-	}
-	return "unknown"
+	return "unknown (no /proc)"
 }

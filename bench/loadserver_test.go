@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/filestage/filestage/internal/benchproc"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/local"
 	"github.com/filestage/filestage/source"
@@ -94,69 +94,44 @@ func (s *inProcess) stop(t *testing.T) {
 }
 
 func (s *inProcess) report(b *strings.Builder) {
-	fmt.Fprintf(b, "  peak RSS of the process (server and clients): %s\n", peakRSS("self"))
+	fmt.Fprintf(b, "  peak RSS of the process (server and clients): %s\n", peakRSS())
 }
 
 // binary is the real filestage binary, serving on loopback.
 type binary struct {
-	cmd    *exec.Cmd
-	addr   string
-	log    string
-	exited chan struct{}
-	cpu0   time.Duration
+	*benchproc.Process
+	cpu0 time.Duration
 	// What report says, read before the process ends.
-	peakRSS string
+	peakRSS int64
 	used    time.Duration
 }
-
-var startedLine = regexp.MustCompile(`msg="filestage started".* addr=(\S+)`)
 
 // startBinary builds the binary at bin unless it is there, and serves
 // with the local store, limits raised to admit the load test's sessions
 // and stages (they are what is measured, not refused).
 func startBinary(t *testing.T, bin string) *binary {
+	ctx := context.Background()
 	if _, err := os.Stat(bin); err != nil {
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/filestage/filestage").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
+		if err := benchproc.Build(ctx, bin); err != nil {
+			t.Fatal(err)
 		}
 	}
 	dir := t.TempDir()
-	s := &binary{log: filepath.Join(dir, "filestage.log"), exited: make(chan struct{})}
-	logf, err := os.Create(s.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
 	args := []string{"serve", "--transport", "http", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 		"--allow-private-urls", "--max-bytes", "64MiB", "--max-concurrent-stages", "1000", "--max-sessions", "1000"}
 	// More flags, e.g. --metrics-listen 127.0.0.1:9090 --pprof to profile it.
 	args = append(args, strings.Fields(os.Getenv("FILESTAGE_LOAD_BIN_ARGS"))...)
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stderr = logf
-	s.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	p, err := benchproc.Start(ctx, cmd, filepath.Join(dir, "filestage.log"), benchproc.Started)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.exited })
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(s.log)
-		if m := startedLine.FindSubmatch(b); m != nil {
-			s.addr = string(m[1])
-			s.cpu0 = s.cpu()
-			return s
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("filestage exited at start:\n%s", b)
-		default:
-		}
-	}
-	t.Fatal("filestage did not start in 30 s")
-	return nil
+	t.Cleanup(p.Kill)
+	return &binary{Process: p, cpu0: p.CPU()}
 }
 
-func (s *binary) base() string               { return "http://" + s.addr }
+func (s *binary) base() string               { return "http://" + s.Addr }
 func (s *binary) sampleEvery() time.Duration { return 500 * time.Millisecond }
 
 // goroutines reads go_goroutines from the server's /metrics.
@@ -181,31 +156,15 @@ func (s *binary) stacks() string {
 }
 
 func (s *binary) stop(t *testing.T) {
-	s.peakRSS, s.used = peakRSS(strconv.Itoa(s.cmd.Process.Pid)), s.cpu()-s.cpu0
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
+	s.peakRSS, s.used = s.Status("VmHWM"), s.CPU()-s.cpu0
+	if !s.Stop(os.Interrupt, 30*time.Second) {
 		t.Error("filestage did not stop within 30 s of SIGINT")
 	}
 }
 
-// cpu is the CPU time the server has used.
-func (s *binary) cpu() time.Duration {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-		if f := strings.Fields(string(b[i+1:])); len(f) >= 13 {
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-		}
-	}
-	return 0
-}
-
 func (s *binary) report(b *strings.Builder) {
-	fmt.Fprintf(b, "  the real binary in a process of its own: peak RSS %s, CPU %s; the clients' and sources' process: peak RSS %s\n",
-		s.peakRSS, s.used.Round(10*time.Millisecond), peakRSS("self"))
+	fmt.Fprintf(b, "  the real binary in a process of its own: peak RSS %.1f MiB, CPU %s; the clients' and sources' process: peak RSS %s\n",
+		float64(s.peakRSS)/(1<<20), s.used.Round(10*time.Millisecond), peakRSS())
 }
 
 // TestLoadBinary runs TestLoad small against the real binary, the way

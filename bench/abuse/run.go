@@ -28,6 +28,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/filestage/filestage/internal/benchproc"
 )
 
 const token = "abuse-bench-token"
@@ -147,8 +149,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if cfg.Bin == "" {
 		cfg.Bin = filepath.Join(work, "filestage")
 		fmt.Fprintln(logw, "abuse: building filestage")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.Bin, "github.com/filestage/filestage").CombinedOutput(); err != nil {
-			return rep, fmt.Errorf("go build: %v\n%s", err, out)
+		if err := benchproc.Build(ctx, cfg.Bin); err != nil {
+			return rep, err
 		}
 	}
 
@@ -167,7 +169,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer s.kill()
+	defer s.Kill()
 	time.Sleep(500 * time.Millisecond)
 	rep.BaseFDs = s.fds()
 
@@ -179,11 +181,11 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	}
 	storm, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
-	serverCPU := s.cpu()
+	serverCPU := s.CPU()
 	// The attackers run in a process of their own: sharing one with the
 	// good client, their always-ready goroutines would delay its calls in
 	// the benchmark's scheduler, not the server's.
-	attackers, err := startStorm(storm, cfg, s.addr)
+	attackers, err := startStorm(storm, cfg, s.Addr)
 	if err != nil {
 		return rep, err
 	}
@@ -231,7 +233,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.ServerCPU, rep.ClientCPU = s.cpu()-serverCPU, out.CPU
+	rep.ServerCPU, rep.ClientCPU = s.CPU()-serverCPU, out.CPU
 	rep.Outcomes, rep.TrickleConnections = out.Outcomes, out.Trickles
 	// What keeps connections open by design goes: the clients' idle
 	// keep-alives went with the attackers' process; filestage pools its
@@ -257,119 +259,47 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	return rep, nil
 }
 
-// server is a running filestage. Its log goes to a file: a pipe the
-// benchmark were slow to read would block the server's log writes, and
-// with them its calls.
+// server is a running filestage.
 type server struct {
-	cmd     *exec.Cmd
-	addr    string
+	*benchproc.Process
 	dataDir string
-	log     string
-	exited  chan struct{}
 }
-
-var addrRE = regexp.MustCompile(`msg="filestage started".* addr=(\S+)`)
 
 func startServer(ctx context.Context, cfg Config, dataDir string) (*server, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &server{dataDir: dataDir, log: dataDir + ".log", exited: make(chan struct{})}
-	logf, err := os.Create(s.log)
+	cmd := exec.CommandContext(ctx, cfg.Bin, "serve", "--transport", "http", "--listen", "127.0.0.1:0",
+		"--data-dir", dataDir, "--allow-private-urls",
+		"--max-bytes", strconv.FormatInt(cfg.MaxBytes, 10), "--spool-budget", strconv.FormatInt(cfg.SpoolBudget, 10))
+	cmd.Env = append(os.Environ(), "FILESTAGE_AUTH_TOKEN="+token, "GOTRACEBACK=all")
+	p, err := benchproc.Start(ctx, cmd, dataDir+".log", benchproc.Started)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	s.cmd = exec.CommandContext(ctx, cfg.Bin, "serve", "--transport", "http", "--listen", "127.0.0.1:0",
-		"--data-dir", dataDir, "--allow-private-urls",
-		"--max-bytes", strconv.FormatInt(cfg.MaxBytes, 10), "--spool-budget", strconv.FormatInt(cfg.SpoolBudget, 10))
-	s.cmd.Env = append(os.Environ(), "FILESTAGE_AUTH_TOKEN="+token, "GOTRACEBACK=all")
-	s.cmd.Stderr = logf
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := addrRE.FindStringSubmatch(s.logText()); m != nil {
-			s.addr = m[1]
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("filestage exited at start:\n%s", s.logText())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return nil, errors.New("filestage did not start in 30 s")
-		}
-	}
+	return &server{Process: p, dataDir: dataDir}, nil
 }
 
-func (s *server) logText() string {
-	b, _ := os.ReadFile(s.log)
-	return string(b)
-}
-
-// cpu is the CPU time the server has used.
-func (s *server) cpu() time.Duration {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func (s *server) base() string { return "http://" + s.addr }
-
-func (s *server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) base() string { return "http://" + s.Addr }
 
 // goroutines ends the server with SIGQUIT and counts the goroutines its
 // dump lists.
 func (s *server) goroutines() (int, error) {
-	s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		s.kill()
+	if !s.Stop(syscall.SIGQUIT, 30*time.Second) {
 		return 0, errors.New("no goroutine dump after SIGQUIT")
 	}
-	_, dump, ok := strings.Cut(s.logText(), "SIGQUIT: quit")
+	_, dump, ok := strings.Cut(s.Log(), "SIGQUIT: quit")
 	if !ok {
 		return 0, errors.New("no goroutine dump after SIGQUIT")
 	}
 	return len(regexp.MustCompile(`(?m)^goroutine \d+ `).FindAllString(dump, -1)), nil
 }
 
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func (s *server) status(field string) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func (s *server) rss() int64     { return s.status("VmRSS") }
-func (s *server) peakRSS() int64 { return s.status("VmHWM") }
+func (s *server) rss() int64     { return s.Status("VmRSS") }
+func (s *server) peakRSS() int64 { return s.Status("VmHWM") }
 
 func (s *server) fds() int64 {
-	e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+	e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.Cmd.Process.Pid))
 	return int64(len(e))
 }
 
@@ -736,7 +666,7 @@ func stormMain() int {
 	for _, tr := range idlers {
 		tr.CloseIdleConnections()
 	}
-	out.Trickles, out.CPU = trickles.Load(), selfCPU()
+	out.Trickles, out.CPU = trickles.Load(), benchproc.SelfCPU()
 	json.NewEncoder(os.Stdout).Encode(out)
 	return 0
 }

@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/filestage/filestage/internal/benchproc"
 )
 
 // roleEnv re-runs this program as the echo server.
@@ -146,8 +147,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if cfg.Bin == "" {
 		cfg.Bin = filepath.Join(work, "filestage")
 		fmt.Fprintln(logw, "building filestage")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.Bin, "github.com/filestage/filestage").CombinedOutput(); err != nil {
-			return rep, fmt.Errorf("go build: %v\n%s", err, out)
+		if err := benchproc.Build(ctx, cfg.Bin); err != nil {
+			return rep, err
 		}
 	}
 	self, err := os.Executable()
@@ -158,11 +159,11 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	if cfg.CPUProfile != "" {
 		args = append(args, "--metrics-listen", "127.0.0.1:0", "--pprof")
 	}
-	fs, err := start(ctx, exec.Command(cfg.Bin, args...), filepath.Join(work, "filestage.log"), startedRE)
+	fs, err := benchproc.Start(ctx, exec.Command(cfg.Bin, args...), filepath.Join(work, "filestage.log"), benchproc.Started)
 	if err != nil {
 		return rep, fmt.Errorf("filestage: %w", err)
 	}
-	defer fs.stop()
+	defer fs.Stop(syscall.SIGTERM, 10*time.Second)
 	var errs errorList
 	drivers := map[string]*driver{}
 	if drivers["filestage"], err = connect(ctx, fs, presignTool, cfg.Sessions, &errs); err != nil {
@@ -181,11 +182,11 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 	}
 	echoCmd := exec.Command(self)
 	echoCmd.Env = append(os.Environ(), roleEnv+"=echo", answerEnv+"="+answerPath)
-	echo, err := start(ctx, echoCmd, filepath.Join(work, "echo.log"), echoRE)
+	echo, err := benchproc.Start(ctx, echoCmd, filepath.Join(work, "echo.log"), echoRE)
 	if err != nil {
 		return rep, fmt.Errorf("echo server: %w", err)
 	}
-	defer echo.stop()
+	defer echo.Stop(syscall.SIGTERM, 10*time.Second)
 	for name, tool := range map[string]string{"echo": echoTool, "sized": answerTool} {
 		if drivers[name], err = connect(ctx, echo, tool, cfg.Sessions, &errs); err != nil {
 			return rep, fmt.Errorf("%s: %w", name, err)
@@ -200,7 +201,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 			if name == "filestage" && round == 0 && cfg.CPUProfile != "" && len(rep.Phases) == 1 { // the first filestage phase
 				<-profiled
 				go func() {
-					profiled <- profile(filepath.Join(work, "filestage.log"), cfg.CPUProfile, cfg.Warmup, cfg.Phase)
+					profiled <- profile(fs.Log(), cfg.CPUProfile, cfg.Warmup, cfg.Phase)
 				}()
 			}
 			p, err := drivers[name].phase(ctx, cfg.Warmup, cfg.Phase)
@@ -221,12 +222,12 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 var pprofRE = regexp.MustCompile(`msg="serving Go profiles" addr=(\S+)`)
 
 // profile writes filestage's CPU profile of the stretch that starts after
-// wait and lasts d to path.
-func profile(logPath, path string, wait, d time.Duration) error {
-	b, _ := os.ReadFile(logPath)
-	m := pprofRE.FindSubmatch(b)
+// wait and lasts d to path; log is its log, which says where it serves
+// its profiles.
+func profile(log, path string, wait, d time.Duration) error {
+	m := pprofRE.FindStringSubmatch(log)
 	if m == nil {
-		return fmt.Errorf("filestage serves no profiles:\n%s", b)
+		return fmt.Errorf("filestage serves no profiles:\n%s", log)
 	}
 	time.Sleep(wait)
 	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m[1], int(d.Seconds())))
@@ -270,80 +271,7 @@ func (e *errorList) first() []string {
 	return append([]string(nil), e.l...)
 }
 
-// process is a server the benchmark started.
-type process struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan struct{}
-}
-
-var (
-	startedRE = regexp.MustCompile(`msg="filestage started".* addr=(\S+)`)
-	echoRE    = regexp.MustCompile(`echo listening on (\S+)`)
-)
-
-// start runs cmd with its output in logPath until a line matches addrRE,
-// which names the address it serves.
-func start(ctx context.Context, cmd *exec.Cmd, logPath string, addrRE *regexp.Regexp) (*process, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.exited) }()
-	deadline := time.After(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if m := addrRE.FindSubmatch(b); m != nil {
-			p.addr = string(m[1])
-			return p, nil
-		}
-		select {
-		case <-p.exited:
-			return nil, fmt.Errorf("exited at start:\n%s", b)
-		case <-deadline:
-			p.stop()
-			return nil, fmt.Errorf("did not start in 30 s:\n%s", b)
-		case <-ctx.Done():
-			p.stop()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func (p *process) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// cpu is the CPU time the process has used.
-func (p *process) cpu() time.Duration {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+var echoRE = regexp.MustCompile(`echo listening on (\S+)`)
 
 // driver holds one server's sessions. The load client speaks JSON-RPC
 // over net/http itself and reads only the fields it checks, so that its
@@ -351,7 +279,7 @@ func selfCPU() time.Duration {
 // that decodes whole answers into maps spends more on filestage's longer
 // answers than either server does, and would measure itself.
 type driver struct {
-	srv      *process
+	srv      *benchproc.Process
 	tool     string
 	http     *http.Client
 	sessions []*session
@@ -366,7 +294,7 @@ type session struct {
 
 const protocolVersion = "2025-06-18"
 
-func connect(ctx context.Context, srv *process, tool string, n int, errs *errorList) (*driver, error) {
+func connect(ctx context.Context, srv *benchproc.Process, tool string, n int, errs *errorList) (*driver, error) {
 	d := &driver{srv: srv, tool: tool, errs: errs,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}}
 	for range n {
@@ -390,7 +318,7 @@ func connect(ctx context.Context, srv *process, tool string, n int, errs *errorL
 
 func (d *driver) close() {
 	for _, s := range d.sessions {
-		req, _ := http.NewRequest(http.MethodDelete, "http://"+d.srv.addr+"/mcp", nil)
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+d.srv.Addr+"/mcp", nil)
 		req.Header.Set("Mcp-Session-Id", s.id)
 		if resp, err := d.http.Do(req); err == nil {
 			resp.Body.Close()
@@ -414,7 +342,7 @@ func (d *driver) post(ctx context.Context, s *session, method string, params any
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.srv.addr+"/mcp", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.srv.Addr+"/mcp", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -486,9 +414,9 @@ func (d *driver) phase(ctx context.Context, warmup, measure time.Duration) (Phas
 		})
 	}
 	time.Sleep(time.Until(t0))
-	srv0, self0 := d.srv.cpu(), selfCPU()
+	srv0, self0 := d.srv.CPU(), benchproc.SelfCPU()
 	time.Sleep(time.Until(t1))
-	srv1, self1 := d.srv.cpu(), selfCPU()
+	srv1, self1 := d.srv.CPU(), benchproc.SelfCPU()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return Phase{}, err
