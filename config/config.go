@@ -440,7 +440,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 		{"log-format", "FILESTAGE_LOG_FORMAT", "text (key=value) or json (one object per line)", (*stringValue)(&c.LogFormat)},
 		{"metrics-listen", "FILESTAGE_METRICS_LISTEN", "serve Prometheus metrics at /metrics on this address of their own, without authentication (default: http serves them on --listen, behind its authentication; stdio serves none)", (*stringValue)(&c.MetricsListen)},
-		{"pprof", "FILESTAGE_PPROF", "also serve Go's CPU, heap and goroutine profiles at /debug/pprof/ on --metrics-listen (which it requires)", (*boolValue)(&c.Pprof)},
+		{"pprof", "FILESTAGE_PPROF", "also serve Go's CPU, heap and goroutine profiles at /debug/pprof/ on --metrics-listen, which it requires on loopback", (*boolValue)(&c.Pprof)},
 	}
 }
 
@@ -523,8 +523,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--metrics-listen %s is --listen's address: give the metrics a port of their own, or leave --metrics-listen out to serve them on --listen", c.MetricsListen)
 		}
 	}
-	if c.Pprof && c.MetricsListen == "" {
-		return fmt.Errorf("--pprof serves profiles on --metrics-listen only: set --metrics-listen too, e.g. 127.0.0.1:9090")
+	if c.Pprof && (c.MetricsListen == "" || !IsLoopback(c.MetricsListen)) {
+		return fmt.Errorf("--pprof serves profiles on a loopback --metrics-listen only (a profile costs the server CPU, and a heap or goroutine dump pauses it): set --metrics-listen 127.0.0.1:9090, say")
 	}
 	if c.UploadLinkTTL <= 0 {
 		return fmt.Errorf("--upload-link-ttl must be positive")

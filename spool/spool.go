@@ -73,7 +73,7 @@ func sum(w io.Writer, r io.Reader, max int64) (Sum, error) {
 	head := &headWriter{max: HeadSize}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	n, err := io.CopyBuffer(gated{io.MultiWriter(w, h, head)}, io.LimitReader(r, max+1), *bp)
+	n, err := io.CopyBuffer(gated{w: w, hash: io.MultiWriter(h, head)}, io.LimitReader(r, max+1), *bp)
 	if err != nil {
 		return Sum{}, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
 	}
@@ -205,8 +205,8 @@ func (s *File) Close() error {
 	return err
 }
 
-// processors admits one chunk's hashing and writing at a time per
-// processor but one, whatever the number of copies running. Each chunk is a fraction
+// processors admits one chunk's hashing at a time per processor but one,
+// whatever the number of copies running. Each chunk is a fraction
 // of a millisecond of work; a copy whose source is always ready
 // (loopback, a fast link, a local file) never blocks otherwise, and with
 // hundreds of them runnable at once, a light call (a presign, tools/list,
@@ -253,16 +253,26 @@ func (t *turns) give() {
 	t.free.Signal()
 }
 
-// gated writes each chunk in its turn at processors, then lets other
-// goroutines run.
-type gated struct{ w io.Writer }
+// gated writes each chunk to w, then hashes it in its turn at
+// processors, then lets other goroutines run. The write is outside the
+// turn: a write the kernel holds up (a slow disk, writeback throttling)
+// must stall its own copy, not every copy in the process.
+type gated struct{ w, hash io.Writer }
 
 func (g gated) Write(p []byte) (int, error) {
-	processors.take()
 	n, err := g.w.Write(p)
-	processors.give()
+	if err != nil {
+		return n, err
+	}
+	g.hashInTurn(p)
 	runtime.Gosched()
-	return n, err
+	return n, nil
+}
+
+func (g gated) hashInTurn(p []byte) {
+	processors.take()
+	defer processors.give()
+	g.hash.Write(p) // a hash and a head buffer: they take every byte
 }
 
 type headWriter struct {

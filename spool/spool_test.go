@@ -218,14 +218,14 @@ func TestKeepNeverReplaces(t *testing.T) {
 }
 
 // TestCopiesTakeTurns: however many copies run at once, no more chunks
-// are hashed and written at a time than there are turns at the
-// processors, and every copy still completes with the right sum.
+// are hashed at a time than there are turns at the processors; and a
+// copy whose file write is held up holds no turn meanwhile.
 func TestCopiesTakeTurns(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		now, peak int
 	)
-	probe := writerFunc(func(p []byte) (int, error) {
+	hashing := writerFunc(func(p []byte) (int, error) {
 		mu.Lock()
 		now++
 		peak = max(peak, now)
@@ -236,19 +236,39 @@ func TestCopiesTakeTurns(t *testing.T) {
 		mu.Unlock()
 		return len(p), nil
 	})
-	data := testfile.Random(4 * bufSize)
+	stuck, release := make(chan struct{}), make(chan struct{})
+	held := writerFunc(func(p []byte) (int, error) {
+		close(stuck)
+		<-release
+		return len(p), nil
+	})
+	go gated{w: held, hash: io.Discard}.Write(make([]byte, bufSize))
+	<-stuck
+	chunk := make([]byte, bufSize)
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
-			s, err := sum(probe, bytes.NewReader(data), int64(len(data)))
-			if err != nil || s.MD5 != md5.Sum(data) {
-				t.Errorf("sum: %v", err)
+			for range 4 {
+				if n, err := (gated{w: io.Discard, hash: hashing}).Write(chunk); n != len(chunk) || err != nil {
+					t.Errorf("write: %d, %v", n, err)
+				}
 			}
 		})
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("copies waited for the turn of a copy whose file write was held up")
+	}
+	close(release)
 	if turns := max(1, runtime.GOMAXPROCS(0)-1); peak == 0 || peak > turns {
-		t.Errorf("%d chunks written at once; %d turns with GOMAXPROCS %d", peak, turns, runtime.GOMAXPROCS(0))
+		t.Errorf("%d chunks hashed at once; %d turns with GOMAXPROCS %d", peak, turns, runtime.GOMAXPROCS(0))
+	}
+	data := testfile.Random(4 * bufSize)
+	if s, err := sum(io.Discard, bytes.NewReader(data), int64(len(data))); err != nil || s.MD5 != md5.Sum(data) {
+		t.Errorf("sum: %x, %v", s.MD5, err)
 	}
 }
 

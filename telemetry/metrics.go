@@ -336,13 +336,13 @@ func errorType(err error) string {
 // DebugMux is what --metrics-listen serves: the exposition h at /metrics
 // and, with profiles, Go's net/http/pprof at /debug/pprof/ (on this
 // listener of its own only: a profile names code paths and costs CPU).
-// Anything else is 404.
+// Not the command line (/debug/pprof/cmdline), which may hold a token
+// given as a flag. Anything else is 404.
 func DebugMux(h http.Handler, profiles bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+transport.PathMetrics, h)
 	if profiles {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

@@ -20,6 +20,9 @@ type access struct {
 	client string
 	// reason, when set, names a refusal better than its status does.
 	reason string
+	// opens is set on an initialize: its line stays info, so that the
+	// log tells who started sessions from where.
+	opens bool
 }
 
 type accessKey struct{}
@@ -47,6 +50,13 @@ func refusalReason(ctx context.Context, code int) string {
 		return a.reason
 	}
 	return reasonFor(code)
+}
+
+// opensSession marks the request as an initialize, for the access line.
+func opensSession(ctx context.Context) {
+	if a, _ := ctx.Value(accessKey{}).(*access); a != nil {
+		a.opens = true
+	}
 }
 
 // noteClient records who called, for the access line.
@@ -78,7 +88,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK // net/http's answer to a handler that wrote nothing
 		}
-		level := accessLevel(r, rec.status)
+		level := accessLevel(r, rec.status, a.opens)
 		if !log.Enabled(r.Context(), level) || (level == slog.LevelWarn && !warns.Allow()) {
 			return
 		}
@@ -107,11 +117,15 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 // filestage_tool_calls_total): its line is debug, as are health checks and
 // metric scrapes, which come every few seconds. A line per call would
 // cost a light call more than its own work; the calls that do work worth
-// a line (staging) write their own.
-func accessLevel(r *http.Request, status int) slog.Level {
+// a line (staging) write their own, and an initialize (opens) stays
+// info: who opened sessions, from where, is what an operator looks for
+// when a token may have leaked.
+func accessLevel(r *http.Request, status int, opens bool) slog.Level {
 	switch {
 	case status >= 400:
 		return slog.LevelWarn
+	case opens:
+		return slog.LevelInfo
 	case r.URL.Path == PathHealth || r.URL.Path == PathMetrics:
 		return slog.LevelDebug
 	case r.Method == http.MethodPost && (r.URL.Path == PathMCP || r.URL.Path == PathMessage):

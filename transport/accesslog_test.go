@@ -40,32 +40,37 @@ func TestAccessLogBounded(t *testing.T) {
 }
 
 // TestAccessLevels: refusals warn; MCP messages answered well, health
-// checks and scrapes are debug (their totals are metrics); every other
-// request, streams and file transfers among them, is info.
+// checks and scrapes are debug (their totals are metrics), but for an
+// initialize; every other request, streams and file transfers among them,
+// is info.
 func TestAccessLevels(t *testing.T) {
 	for _, tt := range []struct {
 		method, path string
 		status       int
+		opens        bool
 		want         slog.Level
 	}{
-		{http.MethodPost, PathMCP, 200, slog.LevelDebug},
-		{http.MethodPost, PathMCP, 202, slog.LevelDebug},
-		{http.MethodPost, PathMessage, 202, slog.LevelDebug},
-		{http.MethodPost, PathMCP, 401, slog.LevelWarn},
-		{http.MethodPost, PathMCP, 503, slog.LevelWarn},
-		{http.MethodGet, PathMCP, 200, slog.LevelInfo},
-		{http.MethodDelete, PathMCP, 200, slog.LevelInfo},
-		{http.MethodGet, PathSSE, 200, slog.LevelInfo},
-		{http.MethodGet, PathHealth, 200, slog.LevelDebug},
-		{http.MethodGet, PathMetrics, 200, slog.LevelDebug},
-		{http.MethodGet, PathMetrics, 403, slog.LevelWarn},
-		{http.MethodPut, "/files/a/b/c.pdf", 200, slog.LevelInfo},
-		{http.MethodGet, "/files/a/b/c.pdf", 206, slog.LevelInfo},
-		{http.MethodPost, "/files/a/b/c.pdf", 405, slog.LevelWarn},
-		{http.MethodPatch, "/u/tus/x", 204, slog.LevelInfo},
+		{http.MethodPost, PathMCP, 200, false, slog.LevelDebug},
+		{http.MethodPost, PathMCP, 200, true, slog.LevelInfo},
+		{http.MethodPost, PathMessage, 202, true, slog.LevelInfo},
+		{http.MethodPost, PathMCP, 503, true, slog.LevelWarn},
+		{http.MethodPost, PathMCP, 202, false, slog.LevelDebug},
+		{http.MethodPost, PathMessage, 202, false, slog.LevelDebug},
+		{http.MethodPost, PathMCP, 401, false, slog.LevelWarn},
+		{http.MethodPost, PathMCP, 503, false, slog.LevelWarn},
+		{http.MethodGet, PathMCP, 200, false, slog.LevelInfo},
+		{http.MethodDelete, PathMCP, 200, false, slog.LevelInfo},
+		{http.MethodGet, PathSSE, 200, false, slog.LevelInfo},
+		{http.MethodGet, PathHealth, 200, false, slog.LevelDebug},
+		{http.MethodGet, PathMetrics, 200, false, slog.LevelDebug},
+		{http.MethodGet, PathMetrics, 403, false, slog.LevelWarn},
+		{http.MethodPut, "/files/a/b/c.pdf", 200, false, slog.LevelInfo},
+		{http.MethodGet, "/files/a/b/c.pdf", 206, false, slog.LevelInfo},
+		{http.MethodPost, "/files/a/b/c.pdf", 405, false, slog.LevelWarn},
+		{http.MethodPatch, "/u/tus/x", 204, false, slog.LevelInfo},
 	} {
-		if got := accessLevel(httptest.NewRequest(tt.method, tt.path, nil), tt.status); got != tt.want {
-			t.Errorf("%s %s %d: %v, want %v", tt.method, tt.path, tt.status, got, tt.want)
+		if got := accessLevel(httptest.NewRequest(tt.method, tt.path, nil), tt.status, tt.opens); got != tt.want {
+			t.Errorf("%s %s %d (initialize %v): %v, want %v", tt.method, tt.path, tt.status, tt.opens, got, tt.want)
 		}
 	}
 }

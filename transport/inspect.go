@@ -100,6 +100,7 @@ func (h *HTTP) inspect(next http.Handler, streamable bool) http.Handler {
 		}
 		switch msg.Method {
 		case string(mcp.MethodInitialize):
+			opensSession(r.Context())
 			if len(body) > MaxInitializeBytes {
 				rpcError(w, http.StatusRequestEntityTooLarge, msg.ID, mcp.INVALID_REQUEST,
 					"initialize is "+strconv.Itoa(len(body))+" bytes; the limit is "+strconv.Itoa(MaxInitializeBytes)+": send a short clientInfo and only the capabilities the client has")

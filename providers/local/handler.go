@@ -38,9 +38,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	key := strings.TrimPrefix(r.URL.Path, p.Pattern())
+	// Only keys the store could hold are signed: no field of the signed
+	// text can then hold the separator.
+	if _, err := p.store.path(key); err != nil {
+		fail(w, http.StatusForbidden, "SignatureDoesNotMatch", "no upload URL names this key: request a new upload URL")
+		return
+	}
 	g := grant{
 		Method:      r.Method,
-		Key:         strings.TrimPrefix(r.URL.Path, p.Pattern()),
+		Key:         key,
 		ContentType: r.Header.Get("Content-Type"),
 		ContentMD5:  r.Header.Get("Content-MD5"),
 		Size:        -1,

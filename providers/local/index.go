@@ -128,16 +128,29 @@ ON CONFLICT (key) `+conflict,
 
 // stored marks the entry of a just-linked object stored, writing it whole
 // if a failing writer of the same key dropped it meanwhile. A pending
-// entry takes e's times (a presign's knew none yet); a stored one keeps its
-// creation and the later expiry.
+// entry takes e's times; a stored one keeps its creation and the later
+// expiry. Adopting another writer's object and repair use it.
 func (x *index) stored(ctx context.Context, e Entry) error {
+	return x.upsertStored(ctx, e, `size = excluded.size,
+	created = CASE WHEN stored = 1 THEN created ELSE excluded.created END,
+	expires = CASE WHEN stored = 0 THEN excluded.expires WHEN excluded.expires = 0 OR expires = 0 THEN 0 ELSE max(expires, excluded.expires) END,
+	stored = 1`)
+}
+
+// linked writes the entry of the object this writer just linked into
+// place, all of it: winning the link proves that whatever the index held
+// for the key was not this object's (the entry of a file removed by hand,
+// or the pending entry of a writer that then lost the race).
+func (x *index) linked(ctx context.Context, e Entry) error {
+	return x.upsertStored(ctx, e, `name = excluded.name, mimetype = excluded.mimetype, size = excluded.size,
+	md5 = excluded.md5, owner = excluded.owner, created = excluded.created, expires = excluded.expires, stored = 1`)
+}
+
+func (x *index) upsertStored(ctx context.Context, e Entry, set string) error {
 	_, err := x.db.ExecContext(ctx, `
 INSERT INTO objects (key, name, mimetype, size, md5, owner, namespace, created, expires, stored)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-ON CONFLICT (key) DO UPDATE SET size = excluded.size,
-	created = CASE WHEN stored = 1 THEN created ELSE excluded.created END,
-	expires = CASE WHEN stored = 0 THEN excluded.expires WHEN excluded.expires = 0 OR expires = 0 THEN 0 ELSE max(expires, excluded.expires) END,
-	stored = 1`,
+ON CONFLICT (key) DO UPDATE SET `+set,
 		e.Key, e.Name, e.Mimetype, e.Size, e.MD5, e.Owner, namespaceOf(e.Key), unix(e.Created), unix(e.Expires))
 	return err
 }

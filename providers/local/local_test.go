@@ -170,6 +170,9 @@ func TestSignedURLRefusals(t *testing.T) {
 		}, http.StatusBadRequest},
 		{"shorter than signed size", func(h *harness, _, _ *string, _ map[string]string, b *[]byte) { *b = (*b)[:len(*b)-1] }, http.StatusBadRequest},
 		{"other size in URL", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) { *u = setQuery(*u, "size", "1") }, http.StatusForbidden},
+		{"key the store cannot hold", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) {
+			*u = strings.Replace(*u, "GMAIL_SEND_EMAIL", "GMAIL%0A..%2FSEND", 1)
+		}, http.StatusForbidden},
 		{"meta changed", func(h *harness, _, u *string, _ map[string]string, _ *[]byte) {
 			m := []byte(query(*u, "meta"))
 			m[len(m)/2] ^= 1

@@ -162,3 +162,41 @@ func TestOddlyNamedDataDir(t *testing.T) {
 		t.Errorf("busy_timeout %d, %v", timeout, err)
 	}
 }
+
+// TestStoreReplacesWhatTheIndexHeld: the writer whose link wins writes
+// its whole entry, whatever the index held for the key: the entry of a
+// file removed by hand, or another writer's pending entry.
+func TestStoreReplacesWhatTheIndexHeld(t *testing.T) {
+	ctx := context.Background()
+	body := []byte("the same bytes, twice")
+	for _, tt := range []struct {
+		name   string
+		before func(t *testing.T, h *harness, key string)
+	}{
+		{"file removed by hand", func(t *testing.T, h *harness, key string) {
+			h.stageBytes(t, body, "first.csv", "text/plain")
+			if err := os.Remove(filepath.Join(h.dataDir, "objects", filepath.FromSlash(key))); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"another writer's pending entry", func(t *testing.T, h *harness, key string) {
+			if err := h.p.store.index.pending(ctx, Entry{Key: key, Name: "other.csv", Mimetype: "text/plain", Owner: "mallory", Created: h.clock}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 1<<20)
+			key := providers.ContentKey(providers.UploadRequest{ToolkitSlug: "gmail", ToolSlug: "GMAIL_SEND_EMAIL", Filename: "second.csv", MD5: md5.Sum(body)})
+			tt.before(t, h, key)
+			h.clock = h.clock.Add(time.Hour)
+			if slot := h.stageBytes(t, body, "second.csv", "text/csv"); slot.Type != providers.SlotNew || slot.Key != key {
+				t.Fatalf("slot %+v, want a new one at %s", slot, key)
+			}
+			e, ok, err := h.p.Object(ctx, key)
+			if err != nil || !ok || e.Name != "second.csv" || e.Mimetype != "text/csv" || e.Owner != "alice" || !e.Created.Equal(h.clock) {
+				t.Errorf("entry %+v (%v, %v), want the second stage's", e, ok, err)
+			}
+		})
+	}
+}

@@ -147,7 +147,13 @@ func (s *store) keep(ctx context.Context, e Entry, link func(path string) error)
 		return Entry{}, false, errors.Join(err, s.index.abandon(ctx, e.Key))
 	}
 	s.step("linked")
-	if err := s.index.stored(ctx, e); err != nil {
+	mark := s.index.linked
+	if e.Name == "" {
+		// An upload through a URL issued before URLs carried the name:
+		// what a pending entry knows stays.
+		mark = s.index.stored
+	}
+	if err := mark(ctx, e); err != nil {
 		// The object is in place; the next repair completes its entry.
 		return Entry{}, false, fmt.Errorf("index: %w", err)
 	}
