@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -73,7 +74,9 @@ func sum(w io.Writer, r io.Reader, max int64) (Sum, error) {
 	head := &headWriter{max: HeadSize}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	n, err := io.CopyBuffer(gated{w: w, hash: io.MultiWriter(h, head)}, io.LimitReader(r, max+1), *bp)
+	g := newGated(io.MultiWriter(w, h, head))
+	defer g.close()
+	n, err := io.CopyBuffer(g, io.LimitReader(r, max+1), *bp)
 	if err != nil {
 		return Sum{}, fmt.Errorf("spool: reading after %d bytes: %w", n, err)
 	}
@@ -205,8 +208,8 @@ func (s *File) Close() error {
 	return err
 }
 
-// processors admits one chunk's hashing at a time per processor but one,
-// whatever the number of copies running. Each chunk is a fraction
+// processors admits one chunk's hashing and writing at a time per
+// processor but one, whatever the number of copies running. Each chunk is a fraction
 // of a millisecond of work; a copy whose source is always ready
 // (loopback, a fast link, a local file) never blocks otherwise, and with
 // hundreds of them runnable at once, a light call (a presign, tools/list,
@@ -253,27 +256,47 @@ func (t *turns) give() {
 	t.free.Signal()
 }
 
-// gated writes each chunk to w, then hashes it in its turn at
-// processors, then lets other goroutines run. The write is outside the
-// turn: a write the kernel holds up (a slow disk, writeback throttling)
-// must stall its own copy, not every copy in the process.
-type gated struct{ w, hash io.Writer }
+// maxTurn is the longest a chunk keeps its turn. A chunk's work is a
+// fraction of a millisecond; a write the kernel holds up (a slow disk,
+// writeback throttling, a hung mount) must stall its own copy, not every
+// copy in the process, so past this its turn goes to the next.
+const maxTurn = 100 * time.Millisecond
 
-func (g gated) Write(p []byte) (int, error) {
-	n, err := g.w.Write(p)
-	if err != nil {
-		return n, err
-	}
-	g.hashInTurn(p)
-	runtime.Gosched()
-	return n, nil
+// gated writes each chunk to w (the spool file, the hash, the head) in
+// its turn at processors, then lets other goroutines run.
+type gated struct {
+	w     io.Writer
+	held  atomic.Bool
+	timer *time.Timer // gives the turn back after maxTurn
 }
 
-func (g gated) hashInTurn(p []byte) {
+func newGated(w io.Writer) *gated {
+	g := &gated{w: w}
+	g.timer = time.AfterFunc(time.Hour, g.giveBack)
+	g.timer.Stop()
+	return g
+}
+
+func (g *gated) Write(p []byte) (int, error) {
 	processors.take()
-	defer processors.give()
-	g.hash.Write(p) // a hash and a head buffer: they take every byte
+	g.held.Store(true)
+	g.timer.Reset(maxTurn)
+	n, err := g.w.Write(p)
+	g.timer.Stop()
+	g.giveBack()
+	runtime.Gosched()
+	return n, err
 }
+
+// giveBack gives the turn back once, whether the chunk ended or its time
+// did.
+func (g *gated) giveBack() {
+	if g.held.CompareAndSwap(true, false) {
+		processors.give()
+	}
+}
+
+func (g *gated) close() { g.timer.Stop() }
 
 type headWriter struct {
 	b   []byte

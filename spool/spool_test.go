@@ -218,14 +218,15 @@ func TestKeepNeverReplaces(t *testing.T) {
 }
 
 // TestCopiesTakeTurns: however many copies run at once, no more chunks
-// are hashed at a time than there are turns at the processors; and a
-// copy whose file write is held up holds no turn meanwhile.
+// are written and hashed at a time than there are turns at the
+// processors; and a copy whose write is held up keeps its turn no longer
+// than maxTurn.
 func TestCopiesTakeTurns(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		now, peak int
 	)
-	hashing := writerFunc(func(p []byte) (int, error) {
+	probe := writerFunc(func(p []byte) (int, error) {
 		mu.Lock()
 		now++
 		peak = max(peak, now)
@@ -237,19 +238,22 @@ func TestCopiesTakeTurns(t *testing.T) {
 		return len(p), nil
 	})
 	stuck, release := make(chan struct{}), make(chan struct{})
-	held := writerFunc(func(p []byte) (int, error) {
+	held := newGated(writerFunc(func(p []byte) (int, error) {
 		close(stuck)
 		<-release
 		return len(p), nil
-	})
-	go gated{w: held, hash: io.Discard}.Write(make([]byte, bufSize))
+	}))
+	go held.Write(make([]byte, bufSize))
 	<-stuck
 	chunk := make([]byte, bufSize)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
+			g := newGated(probe)
+			defer g.close()
 			for range 4 {
-				if n, err := (gated{w: io.Discard, hash: hashing}).Write(chunk); n != len(chunk) || err != nil {
+				if n, err := g.Write(chunk); n != len(chunk) || err != nil {
 					t.Errorf("write: %d, %v", n, err)
 				}
 			}
@@ -260,11 +264,15 @@ func TestCopiesTakeTurns(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("copies waited for the turn of a copy whose file write was held up")
+		t.Fatal("copies waited for the turn of a copy whose write was held up")
+	}
+	if waited := time.Since(start); waited < maxTurn/2 && runtime.GOMAXPROCS(0) <= 2 {
+		// With one turn, the others could only start once it was given back.
+		t.Errorf("the held-up copy's turn was free after %s, before maxTurn", waited)
 	}
 	close(release)
 	if turns := max(1, runtime.GOMAXPROCS(0)-1); peak == 0 || peak > turns {
-		t.Errorf("%d chunks hashed at once; %d turns with GOMAXPROCS %d", peak, turns, runtime.GOMAXPROCS(0))
+		t.Errorf("%d chunks written at once; %d turns with GOMAXPROCS %d", peak, turns, runtime.GOMAXPROCS(0))
 	}
 	data := testfile.Random(4 * bufSize)
 	if s, err := sum(io.Discard, bytes.NewReader(data), int64(len(data))); err != nil || s.MD5 != md5.Sum(data) {
