@@ -292,8 +292,21 @@ func (s *server) goroutines() (int, error) {
 	if !ok {
 		return 0, errors.New("no goroutine dump after SIGQUIT")
 	}
-	return len(regexp.MustCompile(`(?m)^goroutine \d+ `).FindAllString(dump, -1)), nil
+	n := 0
+	for _, header := range regexp.MustCompile(`(?m)^goroutine \d+ .*$`).FindAllString(dump, -1) {
+		if !runtimeGoroutine.MatchString(header) {
+			n++
+		}
+	}
+	return n, nil
 }
+
+// runtimeGoroutine matches the dump header of a goroutine of the Go
+// runtime's own, which it starts when it first needs one (the GC's
+// workers at the first collection, the finalizer and cleanup queues at
+// the first of each): how many there are says what the process has done,
+// not what it leaked.
+var runtimeGoroutine = regexp.MustCompile(`^goroutine 0 |\[(GC worker|force gc|GC sweep wait|GC scavenge wait|GOMAXPROCS updater|finalizer wait|cleanup wait)`)
 
 func (s *server) rss() int64     { return s.Status("VmRSS") }
 func (s *server) peakRSS() int64 { return s.Status("VmHWM") }
