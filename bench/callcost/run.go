@@ -49,7 +49,7 @@ type Phase struct {
 	Wall      time.Duration
 	ServerCPU time.Duration
 	ClientCPU time.Duration
-	// AnswerBytes is one answer's JSON-RPC result, as the client decoded it.
+	// AnswerBytes is the size of one answer, the JSON-RPC message as sent.
 	AnswerBytes int
 }
 
