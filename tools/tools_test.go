@@ -408,7 +408,7 @@ func TestToolSchemasMirrorTheDocs(t *testing.T) {
 // TestToolSnapshots fails when a tool's definition changes; run with
 // UPDATE_TOOLSNAPS=true to accept a change on purpose.
 func TestToolSnapshots(t *testing.T) {
-	for _, tool := range []mcp.Tool{StageTool(), PresignTool(), UserUploadTool(), GetUserUploadTool()} {
+	for _, tool := range []mcp.Tool{StageTool(), StageManyTool(), PresignTool(), UserUploadTool(), GetUserUploadTool()} {
 		got, err := json.MarshalIndent(tool, "", "  ")
 		if err != nil {
 			t.Fatal(err)
