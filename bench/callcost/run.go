@@ -144,12 +144,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Report, error) {
 		return rep, err
 	}
 	defer os.RemoveAll(work)
-	if cfg.Bin == "" {
-		cfg.Bin = filepath.Join(work, "filestage")
-		fmt.Fprintln(logw, "building filestage")
-		if err := benchproc.Build(ctx, cfg.Bin); err != nil {
-			return rep, err
-		}
+	if cfg.Bin, err = benchproc.Binary(ctx, cfg.Bin, work, logw); err != nil {
+		return rep, err
 	}
 	self, err := os.Executable()
 	if err != nil {

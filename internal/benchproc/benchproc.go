@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,6 +25,17 @@ func Build(ctx context.Context, dst string) error {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// Binary is bin, or, when it is "", the binary built into dir (which
+// says so on logw).
+func Binary(ctx context.Context, bin, dir string, logw io.Writer) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	bin = filepath.Join(dir, "filestage")
+	fmt.Fprintln(logw, "building filestage")
+	return bin, Build(ctx, bin)
 }
 
 // Started matches filestage's start-up line; its group is the address
