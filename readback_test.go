@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/tools"
 )
@@ -33,20 +33,11 @@ func fetch(t *testing.T, url string) (int, http.Header, []byte) {
 // whole answer.
 func getWith(t *testing.T, url, token string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	header := map[string]string{}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header["Authorization"] = "Bearer " + token
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return testhttp.Do(t, http.MethodGet, url, header, nil)
 }
 
 func listResources(t *testing.T, c *client.Client) []mcp.Resource {

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/alloy"
 	"github.com/filestage/filestage/providers/alloy/alloytest"
@@ -310,19 +311,7 @@ func TestDescriptorsMatchStorage(t *testing.T) {
 // the returned method, URL and headers.
 func put(t *testing.T, method, url string, headers map[string]string, body []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode/100 != 2 {
+	if resp, b := testhttp.Do(t, method, url, headers, body); resp.StatusCode/100 != 2 {
 		t.Fatalf("upload answered %d: %s", resp.StatusCode, b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/spool"
 )
@@ -35,7 +36,7 @@ func (h *harness) stageBytes(t *testing.T, body []byte, name, mimetype string) p
 
 func get(t *testing.T, method, rawURL string, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	return send(t, method, rawURL, headers, nil)
+	return testhttp.Do(t, method, rawURL, headers, nil)
 }
 
 func TestDownload(t *testing.T) {

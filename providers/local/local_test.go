@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/spool"
 )
@@ -70,27 +71,8 @@ func (h *harness) slot(t *testing.T, body []byte, size int64) providers.Slot {
 
 func put(t *testing.T, method, rawURL string, headers map[string]string, body []byte) *http.Response {
 	t.Helper()
-	resp, _ := send(t, method, rawURL, headers, body)
+	resp, _ := testhttp.Do(t, method, rawURL, headers, body)
 	return resp
-}
-
-// send makes one request and reads its whole answer.
-func send(t *testing.T, method, rawURL string, headers map[string]string, body []byte) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, rawURL, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
 }
 
 func (h *harness) stored(key string) ([]byte, bool) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/internal/fakeplatform"
 	"github.com/filestage/filestage/providers/quant/quanttest"
@@ -301,7 +302,7 @@ func TestPresignedRefusesOtherBytes(t *testing.T) {
 		put  func(t *testing.T, p *Provider, slot providers.Slot) error
 	}{
 		{"a client with the slot's headers", func(t *testing.T, _ *Provider, slot providers.Slot) error {
-			resp, b := fakeplatform.Call(t, slot.Method, slot.URL, slot.Headers, other)
+			resp, b := testhttp.Do(t, slot.Method, slot.URL, slot.Headers, other)
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "<Code>BadDigest</Code>") {
 				t.Errorf("%d %s, want 400 BadDigest", resp.StatusCode, b)
 			}

@@ -20,6 +20,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/internal/testhttp"
 	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/providers/s3/s3test"
 )
@@ -80,20 +81,8 @@ func (f *fixture) stored(t *testing.T, key string) (data []byte, contentType str
 // put sends a plain net/http request, as an MCP client would.
 func put(t *testing.T, method, rawURL string, headers map[string]string, b []byte) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, rawURL, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return resp.StatusCode, string(msg)
+	resp, msg := testhttp.Do(t, method, rawURL, headers, b)
+	return resp.StatusCode, string(msg[:min(len(msg), 4096)])
 }
 
 func TestPresignedPut(t *testing.T) {

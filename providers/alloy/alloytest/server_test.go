@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/filestage/filestage/providers/internal/fakeplatform"
+	"github.com/filestage/filestage/internal/testhttp"
 )
 
 func TestAPIContract(t *testing.T) {
@@ -32,7 +32,7 @@ func TestAPIContract(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New(t)
-			resp, b := fakeplatform.Call(t, "POST", s.URL+"/connectors/files/upload/request",
+			resp, b := testhttp.Do(t, "POST", s.URL+"/connectors/files/upload/request",
 				map[string]string{"Authorization": strings.Replace(tt.auth, "KEY", s.APIKey, 1), "x-api-version": tt.version}, []byte(tt.body))
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
@@ -48,7 +48,7 @@ func TestAPIContract(t *testing.T) {
 				t.Errorf("answer %+v", a)
 			}
 			// Upload as signed; the bucket keeps it.
-			presp, _ := fakeplatform.Call(t, "PUT", a.PresignedURL.PresignedURL, map[string]string{"Content-Type": "application/pdf", "Content-MD5": a.PresignedURL.MD5}, []byte("x"))
+			presp, _ := testhttp.Do(t, "PUT", a.PresignedURL.PresignedURL, map[string]string{"Content-Type": "application/pdf", "Content-MD5": a.PresignedURL.MD5}, []byte("x"))
 			if got, ok := s.Object(a.PresignedURL.S3Key); presp.StatusCode != 200 || !ok || string(got) != "x" {
 				t.Errorf("upload %d, stored %v", presp.StatusCode, ok)
 			}

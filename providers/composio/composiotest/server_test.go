@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/filestage/filestage/providers/internal/fakeplatform"
+	"github.com/filestage/filestage/internal/testhttp"
 )
 
 type answer struct {
@@ -29,7 +29,7 @@ type answer struct {
 
 func ask(t *testing.T, s *Server, key string, body string) (int, answer) {
 	t.Helper()
-	resp, b := fakeplatform.Call(t, "POST", s.URL+"/api/v3/files/upload/request", map[string]string{"x-api-key": key, "Content-Type": "application/json"}, []byte(body))
+	resp, b := testhttp.Do(t, "POST", s.URL+"/api/v3/files/upload/request", map[string]string{"x-api-key": key, "Content-Type": "application/json"}, []byte(body))
 	var a answer
 	if err := json.Unmarshal(b, &a); err != nil {
 		t.Fatalf("answer %s: %v", b, err)
@@ -110,7 +110,7 @@ func TestStorageContract(t *testing.T) {
 			}
 			u, body := a.URL, data
 			tt.change(h, &u, &body)
-			resp, b := fakeplatform.Call(t, "PUT", u, h, body)
+			resp, b := testhttp.Do(t, "PUT", u, h, body)
 			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.code) {
 				t.Errorf("answer %d %s, want %d %s", resp.StatusCode, b, tt.status, tt.code)
 			}
@@ -139,7 +139,7 @@ func TestFaultScripts(t *testing.T) {
 	s := New(t)
 	s.FailNext(418, http.Header{"X-Test": {"1"}}, "teapot")
 	s.FailNext(Reset, nil, "")
-	resp, b := fakeplatform.Call(t, "POST", s.URL+"/api/v3/files/upload/request", nil, []byte("{}"))
+	resp, b := testhttp.Do(t, "POST", s.URL+"/api/v3/files/upload/request", nil, []byte("{}"))
 	if resp.StatusCode != 418 || string(b) != "teapot" || resp.Header.Get("X-Test") != "1" {
 		t.Errorf("first answer %d %q", resp.StatusCode, b)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,26 +68,6 @@ func Split(requests []Request) (api, uploads []Request) {
 		}
 	}
 	return api, uploads
-}
-
-// Call sends a request with the default client and returns the answer
-// with its whole body read.
-func Call(t testing.TB, method, url string, header map[string]string, body []byte) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
 }
 
 // Refused checks a failure. With status -1 it is a plain error, not a

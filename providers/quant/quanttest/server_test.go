@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/filestage/filestage/providers/internal/fakeplatform"
+	"github.com/filestage/filestage/internal/testhttp"
 )
 
 func call(t *testing.T, method, url string, header map[string]string, body []byte) (int, []byte) {
 	t.Helper()
-	resp, b := fakeplatform.Call(t, method, url, header, body)
+	resp, b := testhttp.Do(t, method, url, header, body)
 	return resp.StatusCode, b
 }
 

@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/filestage/filestage/providers/internal/fakeplatform"
+	"github.com/filestage/filestage/internal/testhttp"
 )
 
 func TestContract(t *testing.T) {
@@ -43,7 +43,7 @@ func TestContract(t *testing.T) {
 			case "Authorization":
 				header["Authorization"] = "Bearer " + s.APIKey
 			}
-			resp, b := fakeplatform.Call(t, "POST", s.URL+"/api/connectors/files", header, body)
+			resp, b := testhttp.Do(t, "POST", s.URL+"/api/connectors/files", header, body)
 			var a struct {
 				Success               bool
 				Name, Mimetype, S3key string
