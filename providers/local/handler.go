@@ -41,7 +41,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimPrefix(r.URL.Path, p.Pattern())
 	// Only keys the store could hold are signed: no field of the signed
 	// text can then hold the separator.
-	if _, err := p.store.path(key); err != nil {
+	path, err := p.store.path(key)
+	if err != nil {
 		fail(w, http.StatusForbidden, "SignatureDoesNotMatch", "no upload URL names this key: request a new upload URL")
 		return
 	}
@@ -60,7 +61,6 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.Expires = exp
 	if s := q.Get("size"); s != "" {
-		var err error
 		if g.Size, err = strconv.ParseInt(s, 10, 64); err != nil {
 			fail(w, http.StatusForbidden, "AccessDenied", "malformed size parameter")
 			return
@@ -88,7 +88,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// After the signature check, so that only a URL's holder learns
 	// whether its key is stored; before the body is read, so that a
 	// replay costs no more than this.
-	if path, err := p.store.path(g.Key); err == nil && taken(path) {
+	if taken(path) {
 		failExists(w)
 		return
 	}
@@ -116,7 +116,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Without a Content-Length, a short body is only seen at its end.
 		body = &sizedBody{r: body, left: g.Size}
 	}
-	_, err := p.store.put(r.Context(), e, body, want, limit)
+	_, err = p.store.put(r.Context(), e, body, want, limit)
 	switch {
 	case err == nil:
 		w.Header().Set("ETag", `"`+hex.EncodeToString(want[:])+`"`)

@@ -57,7 +57,6 @@ func (g grant) canonical() []byte {
 }
 
 type signer struct {
-	key []byte
 	// macs keeps keyed HMACs between calls: keying one hashes the key
 	// twice, as much as signing a URL.
 	macs *sync.Pool
@@ -70,7 +69,7 @@ func newSigner(key []byte) signer {
 	m.Write([]byte("filestage-local-meta-v1"))
 	block, _ := aes.NewCipher(m.Sum(nil)) // 32 bytes: AES-256 cannot refuse it
 	aead, _ := cipher.NewGCM(block)
-	return signer{key: key, meta: aead, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+	return signer{meta: aead, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
 
 // seal carries an upload's file name and owner in its URL, for the PUT
