@@ -21,6 +21,7 @@ import (
 	"github.com/filestage/filestage/cli"
 	"github.com/filestage/filestage/config"
 	"github.com/filestage/filestage/internal/testfile"
+	"github.com/filestage/filestage/providers"
 	"github.com/filestage/filestage/schema"
 )
 
@@ -235,6 +236,75 @@ func TestProvidersHaveHelp(t *testing.T) {
 	slices.Sort(named)
 	if got := newRegistry().Names(); !slices.Equal(got, named) {
 		t.Errorf("providers %v; the help names %v", got, named)
+	}
+}
+
+// TestProviderVariables: config.Variables, which the release's manifests
+// declare, names exactly the variables each provider reads, for that
+// provider; and every provider's required ones are marked so.
+func TestProviderVariables(t *testing.T) {
+	listed := map[string]map[string]config.Variable{}
+	for _, v := range config.Variables() {
+		if v.Provider == "" {
+			continue
+		}
+		if listed[v.Provider] == nil {
+			listed[v.Provider] = map[string]config.Variable{}
+		}
+		listed[v.Provider][v.Name] = v
+	}
+	for _, name := range newRegistry().Names() {
+		if name == "local" {
+			continue // reads only flags
+		}
+		t.Run(name, func(t *testing.T) {
+			// Once with every variable set, once with only the required
+			// ones: between them, fallbacks read only when another
+			// variable is unset are read too.
+			read := map[string]bool{}
+			onlyRequired := false
+			getenv := func(k string) string {
+				read[k] = true
+				switch {
+				case onlyRequired && !listed[name][k].Required:
+					return ""
+				case strings.HasSuffix(k, "_URL") || strings.HasPrefix(k, "AWS_ENDPOINT_URL"):
+					return "http://127.0.0.1:1"
+				case k == "FILESTAGE_S3_PATH_STYLE":
+					return "true"
+				case k == "AWS_PROFILE":
+					return "" // a profile must exist in the shared files
+				}
+				return "x"
+			}
+			s := providers.Settings{Getenv: getenv, DataDir: t.TempDir(), PublicURL: "http://127.0.0.1:1", HTTP: providers.NewClient("filestage-test")}
+			for _, onlyRequired = range []bool{false, true} {
+				if _, err := newRegistry().Open(context.Background(), name, s); err != nil {
+					t.Fatalf("open (only the required variables: %v): %v", onlyRequired, err)
+				}
+			}
+			onlyRequired = false
+			for k := range read {
+				if _, ok := listed[name][k]; !ok {
+					t.Errorf("%s reads %s, which config.Variables does not list for it", name, k)
+				}
+			}
+			for k, v := range listed[name] {
+				if !read[k] {
+					t.Errorf("config.Variables lists %s for %s, which does not read it", k, name)
+				}
+				if v.Required {
+					if _, err := newRegistry().Open(context.Background(), name, providers.Settings{Getenv: func(n string) string {
+						if n == k {
+							return ""
+						}
+						return getenv(n)
+					}, HTTP: s.HTTP}); err == nil || !strings.Contains(err.Error(), k) {
+						t.Errorf("without %s: %v, want an error naming it", k, err)
+					}
+				}
+			}
+		})
 	}
 }
 
