@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,6 +237,61 @@ func TestProvidersHaveHelp(t *testing.T) {
 	slices.Sort(named)
 	if got := newRegistry().Names(); !slices.Equal(got, named) {
 		t.Errorf("providers %v; the help names %v", got, named)
+	}
+}
+
+// TestHealth: filestage health exits 0 when the server it names answers
+// /healthz, 1 with the reason when not, and finds the server from --listen
+// alone, whatever else the environment holds.
+func TestHealth(t *testing.T) {
+	s := start(t, nil, "serve", "--transport", "http", "--listen", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(s.addr)
+	unwell := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	}))
+	defer unwell.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		out  string // in stdout when 0, in stderr otherwise
+	}{
+		{"URL", nil, []string{"http://" + s.addr}, 0, "http://" + s.addr + "/healthz: ok"},
+		{"URL with the path", nil, []string{"http://" + s.addr + "/healthz"}, 0, ": ok"},
+		{"--listen", nil, []string{"--listen", s.addr}, 0, ": ok"},
+		{"FILESTAGE_LISTEN", map[string]string{"FILESTAGE_LISTEN": s.addr}, nil, 0, ": ok"},
+		{"every address, asked on loopback", map[string]string{"FILESTAGE_LISTEN": "0.0.0.0:" + port}, nil, 0, "http://127.0.0.1:" + port + "/healthz: ok"},
+		{"every address, no host", nil, []string{"--listen", ":" + port}, 0, ": ok"},
+		{"settings only serving needs", map[string]string{
+			"FILESTAGE_LISTEN": "0.0.0.0:" + port, "FILESTAGE_TRANSPORT": "http",
+			"FILESTAGE_DATA_DIR": "/nonexistent/filestage", "FILESTAGE_PROVIDER": "s3",
+		}, nil, 0, ": ok"},
+		{"nothing listens", nil, []string{"http://" + closed}, 1, "does not answer"},
+		{"default, nothing listens", map[string]string{"FILESTAGE_LISTEN": closed}, nil, 1, "http://" + closed + "/healthz does not answer"},
+		{"not up", nil, []string{unwell.URL}, 1, "answered 503"},
+		{"not a URL", nil, []string{"ftp://" + s.addr}, 1, "not a server's URL"},
+		{"no host", nil, []string{"http:///healthz"}, 1, "not a server's URL"},
+		{"two URLs", nil, []string{"http://" + s.addr, "http://" + s.addr}, 2, "at most one URL"},
+		{"a bad setting", map[string]string{"FILESTAGE_LISTEN": s.addr}, []string{"--no-such-flag"}, 2, "no-such-flag"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := command(t, tt.env, append([]string{"health"}, tt.args...)...)
+			got := stdout
+			if tt.code != 0 {
+				got = stderr
+			}
+			if code != tt.code || !strings.Contains(got, tt.out) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, stdout, stderr, tt.code, tt.out)
+			}
+		})
 	}
 }
 

@@ -74,6 +74,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		fmt.Fprintf(stdout, "%s\n\nThe token above is shown once: give it to %s. filestage keeps only its hash.\nAdd this line to the tokens file (--tokens-file), then send filestage SIGHUP:\n\n%s\n", token, cfg.TokenName, line)
 		return 0
+	case cfg.Command == config.CmdHealth:
+		target := cfg.HealthURL
+		if target == "" {
+			target = config.LocalURL(cmp.Or(cfg.Listen, config.DefaultHTTPListen))
+		}
+		if err := cli.Health(ctx, target, stdout); err != nil {
+			fmt.Fprintf(stderr, "filestage: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	log := newLogger(stderr, cfg)
 	if cfg.Command == config.CmdLs || cfg.Command == config.CmdRm || cfg.Command == config.CmdGC {
@@ -127,13 +137,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 			publicURL = "http://" + ln.Addr().String()
 		}
 	} else if publicURL == "" {
-		// A server listening on every address (":8080") is reached on
-		// loopback from here.
-		host, port, err := net.SplitHostPort(cfg.Listen)
-		if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
-			cfg.Listen = net.JoinHostPort("127.0.0.1", port)
-		}
-		publicURL = "http://" + cfg.Listen
+		publicURL = config.LocalURL(cfg.Listen)
 	}
 
 	spoolDir := filepath.Join(cfg.DataDir, "tmp")

@@ -139,3 +139,36 @@ func (b *bar) end() {
 		b.open = false
 	}
 }
+
+// Health asks the server at base whether it is up: its /healthz answers
+// 200 within five seconds. A base that already names a path is asked as
+// it is.
+func Health(ctx context.Context, base string, stdout io.Writer) error {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("health: %q is not a server's URL such as http://127.0.0.1:8080", base)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/healthz"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err // without the URL again
+		}
+		return fmt.Errorf("health: %s does not answer: %w", u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s answered %s", u.Redacted(), resp.Status)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", u.Redacted())
+	return nil
+}

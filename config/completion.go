@@ -26,9 +26,10 @@ func Completion(shell string) (string, error) {
 		CmdLs:      append(flagNames(lsOptions(&d)), "$global"),
 		CmdRm:      {"$global"},
 		CmdGC:      {"$global"},
+		CmdHealth:  {"--listen"},
 		"token":    {"--scopes"},
 	}
-	commands := []string{CmdServe, CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, "token", CmdVersion, "help", CmdCompletion}
+	commands := []string{CmdServe, CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth, "token", CmdVersion, "help", CmdCompletion}
 	switch shell {
 	case "bash", "zsh":
 		var b strings.Builder
@@ -47,7 +48,7 @@ func Completion(shell string) (string, error) {
 		for _, c := range sortedKeys(perCommand) {
 			fmt.Fprintf(&b, "    %s) words=%q ;;\n", c, strings.Join(perCommand[c], " "))
 		}
-		b.WriteString("    help) words=\"" + strings.Join(commands[:7], " ") + "\" ;;\n")
+		b.WriteString("    help) words=\"" + strings.Join(commands[:8], " ") + "\" ;;\n")
 		b.WriteString("    completion) words=\"" + strings.Join(Shells, " ") + "\" ;;\n")
 		b.WriteString("  esac\n  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n}\ncomplete -o default -F _filestage filestage\n")
 		return b.String(), nil

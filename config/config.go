@@ -36,6 +36,9 @@ const (
 	CmdLs = "ls"
 	CmdRm = "rm"
 	CmdGC = "gc"
+	// CmdHealth asks a running server's /healthz, for container health
+	// checks: the image has no shell or curl to do it.
+	CmdHealth = "health"
 )
 
 // Transports.
@@ -118,6 +121,9 @@ type Config struct {
 	Prefix string
 	JSON   bool
 	Keys   []string
+	// HealthURL is health's argument: the server to ask (default the one
+	// --listen names).
+	HealthURL string
 
 	// TokenName and TokenScopes are token new's client and scopes.
 	TokenName   string
@@ -182,7 +188,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		switch args[0] {
 		case CmdServe:
 			args = args[1:]
-		case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC:
+		case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth:
 			// A command's output is its answer; the log only says what
 			// went wrong, unless asked for more.
 			c.Command, c.LogLevel, args = args[0], slog.LevelWarn, args[1:]
@@ -253,6 +259,17 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		c.DenyCIDRs = append(c.DenyCIDRs, p)
 	}
 	switch {
+	case c.Command == CmdHealth:
+		// A health check must not fail on settings only serving needs
+		// (a data directory, auth for a public listener): it reads
+		// --listen and nothing else.
+		if len(positional) > 1 {
+			return c, fmt.Errorf("health takes at most one URL: filestage health [http://HOST:PORT]")
+		}
+		if len(positional) == 1 {
+			c.HealthURL = positional[0]
+		}
+		return c, nil
 	case c.Command == CmdStage || c.Command == CmdPresign:
 		if len(positional) != 1 {
 			return c, fmt.Errorf("%s takes one file: filestage %s <%s> [flags]", c.Command, c.Command, map[string]string{CmdStage: "url-or-path", CmdPresign: "path"}[c.Command])
@@ -546,6 +563,17 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// LocalURL is the base URL at which this machine reaches a server
+// listening on listen: one listening on every address (":8080",
+// "0.0.0.0:8080", "[::]:8080") is reached on loopback.
+func LocalURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsUnspecified()) {
+		listen = net.JoinHostPort("127.0.0.1", port)
+	}
+	return "http://" + listen
+}
+
 // IsLoopback reports whether a listen address only accepts local connections.
 func IsLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
@@ -623,7 +651,7 @@ func defaultDataDir(goos string, getenv func(string) string) (string, error) {
 // helpCommand is the command "help NAME" asks about.
 func helpCommand(name string) string {
 	switch name {
-	case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC:
+	case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth:
 		return name
 	case "token":
 		return CmdTokenNew
@@ -649,6 +677,7 @@ var commandHelp = map[string][2]string{
 	CmdLs:       {"filestage ls [--prefix P] [--json] [flags]", "List the files the local store in --data-dir holds; it works beside a running server."},
 	CmdRm:       {"filestage rm KEY... [flags]", "Remove files (by s3key) from the local store in --data-dir."},
 	CmdGC:       {"filestage gc [flags]", "Remove the local store's expired files now, as the server's sweeper does."},
+	CmdHealth:   {"filestage health [URL] [flags]", "Ask a running server whether it is up (GET /healthz) and exit 0 if it is, 1 if not: a container's health check. URL defaults to the server --listen names (FILESTAGE_LISTEN, default 127.0.0.1:8080; an address on every interface is asked on loopback)."},
 	CmdTokenNew: {"filestage token new NAME [--scopes A,B]", "Print a fresh token for a named client, shown once, and the line that adds it to the tokens file (--tokens-file)."},
 }
 
@@ -683,6 +712,8 @@ func Usage(command string) string {
 			flags("Flags of "+command+":", commandOptions(&d))
 		case CmdLs:
 			flags("Flags of ls:", lsOptions(&d))
+		case CmdHealth:
+			return b.String() + "\nFlags of health:\n  --listen\n      the server's address (default " + DefaultHTTPListen + "; $FILESTAGE_LISTEN)\n"
 		case CmdTokenNew:
 			return b.String() + "\nFlags of token new:\n  --scopes\n      comma-separated scopes the client gets (default: all)\n"
 		}
@@ -705,6 +736,8 @@ Usage:
                                  list the files the local store holds
   filestage rm KEY...            remove files from the local store
   filestage gc                   remove the local store's expired files now
+  filestage health [URL]         exit 0 if the server at URL (default --listen's)
+                                 answers /healthz, 1 if not
   filestage version, --version   print the version and the build's VCS revision
   filestage help [COMMAND]       print this help, or a command's
   filestage completion bash|zsh|fish

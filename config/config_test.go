@@ -242,6 +242,7 @@ func TestHelp(t *testing.T) {
 		{CmdLs, [][]string{{"ls", "--help"}, {"help", "ls"}}},
 		{CmdRm, [][]string{{"rm", "--help"}}},
 		{CmdGC, [][]string{{"gc", "--help"}}},
+		{CmdHealth, [][]string{{"health", "--help"}, {"help", "health"}}},
 		{"token", [][]string{{"token", "new", "--help"}, {"help", "token"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
