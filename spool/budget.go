@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -35,11 +34,11 @@ func NewBudget(limit int64) *Budget {
 // DefaultBudget is half the space free to unprivileged users in dir's file
 // system: room for spools, and as much again for everything else.
 func DefaultBudget(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	free, err := freeSpace(dir)
+	if err != nil {
 		return 0, fmt.Errorf("spool budget: %w", err)
 	}
-	return int64(st.Bavail) * int64(st.Bsize) / 2, nil
+	return free / 2, nil
 }
 
 // Limit is the budget's size in bytes.

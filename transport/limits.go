@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -33,11 +32,11 @@ const DefaultMaxConnections = 4096
 // but never more than half the file descriptors the process may open, so
 // that spools, the store and outgoing fetches always have room.
 func MaxConnectionsFor() int {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == 0 {
+	files := openFileLimit()
+	if files == 0 {
 		return DefaultMaxConnections
 	}
-	return max(16, min(DefaultMaxConnections, int(lim.Cur/2)))
+	return max(16, min(DefaultMaxConnections, files/2))
 }
 
 // refusals counts refused connections and requests by reason and says so
