@@ -122,6 +122,8 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 // when a token may have leaked.
 func accessLevel(r *http.Request, status int, opens bool) slog.Level {
 	switch {
+	case status == http.StatusMethodNotAllowed && noStream(r):
+		return slog.LevelDebug
 	case status >= 400:
 		return slog.LevelWarn
 	case opens:

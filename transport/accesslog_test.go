@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAccessLogBounded: a flood of refused requests writes a bounded
@@ -59,6 +60,9 @@ func TestAccessLevels(t *testing.T) {
 		{http.MethodPost, PathMCP, 401, false, slog.LevelWarn},
 		{http.MethodPost, PathMCP, 503, false, slog.LevelWarn},
 		{http.MethodGet, PathMCP, 200, false, slog.LevelInfo},
+		{http.MethodGet, PathMCP, 405, false, slog.LevelDebug}, // no stream to offer (--stateless)
+		{http.MethodPost, PathMCP, 405, false, slog.LevelWarn},
+		{http.MethodGet, PathSSE, 405, false, slog.LevelWarn},
 		{http.MethodDelete, PathMCP, 200, false, slog.LevelInfo},
 		{http.MethodGet, PathSSE, 200, false, slog.LevelInfo},
 		{http.MethodGet, PathHealth, 200, false, slog.LevelDebug},
@@ -72,5 +76,23 @@ func TestAccessLevels(t *testing.T) {
 		if got := accessLevel(httptest.NewRequest(tt.method, tt.path, nil), tt.status, tt.opens); got != tt.want {
 			t.Errorf("%s %s %d (initialize %v): %v, want %v", tt.method, tt.path, tt.status, tt.opens, got, tt.want)
 		}
+	}
+}
+
+// TestNoStreamIsNoRefusal: the 405 a stateless server answers every
+// client's GET on /mcp is not counted as a refusal; a 405 elsewhere is.
+func TestNoStreamIsNoRefusal(t *testing.T) {
+	refused := newRefusals(slog.New(slog.DiscardHandler))
+	refused.last = time.Now() // no periodic line, which would clear the counts
+	h := bounded(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}), bodyRate{grace: time.Second, min: 1, credit: 1}, refused)
+	for _, tt := range []struct{ method, path string }{
+		{http.MethodGet, PathMCP}, {http.MethodPost, PathMCP}, {http.MethodGet, PathSSE},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.path, nil))
+	}
+	if got := refused.counts[reasonFor(http.StatusMethodNotAllowed)]; got != 2 {
+		t.Errorf("%d refusals counted, want 2 (POST /mcp and GET /sse)", got)
 	}
 }

@@ -199,7 +199,7 @@ func bounded(next http.Handler, rate bodyRate, refused *refusals) http.Handler {
 			rc.SetReadDeadline(b.base)
 			b.body, r.Body = r.Body, b
 		}
-		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused, ctx: r.Context()}, r)
+		next.ServeHTTP(&cutWriter{ResponseWriter: w, rc: rc, body: b, refused: refused, ctx: r.Context(), noStream: noStream(r)}, r)
 		// net/http writes what is buffered once the handler returns.
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	})
@@ -283,6 +283,9 @@ type cutWriter struct {
 	wrote   bool
 	// ctx is the request's, which may name why it is refused.
 	ctx context.Context
+	// noStream: the request asks for a stream the server may not offer
+	// (see noStream); its 405 is an answer, not a refusal.
+	noStream bool
 }
 
 func (w *cutWriter) WriteHeader(code int) {
@@ -292,7 +295,7 @@ func (w *cutWriter) WriteHeader(code int) {
 			w.rc.SetReadDeadline(time.Now())
 			w.Header().Set("Connection", "close")
 		}
-		if code >= 400 {
+		if code >= 400 && !(w.noStream && code == http.StatusMethodNotAllowed) {
 			w.refused.note(refusalReason(w.ctx, code))
 		}
 	}
@@ -317,6 +320,15 @@ func (w *cutWriter) Flush() {
 }
 
 func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// noStream reports whether r is a GET on the streamable HTTP endpoint:
+// clients open one after initialize for messages the server sends on its
+// own, and a server without such a stream (--stateless) answers 405, as
+// the transport's specification says it may. Every client's every session
+// does it, so it is neither a warning nor a refusal.
+func noStream(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == PathMCP
+}
 
 // reasonFor names a refusal for the log: the status, in words.
 func reasonFor(code int) string {
