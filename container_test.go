@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +52,10 @@ func podmanOut(t *testing.T, podman string, args ...string) string {
 	}
 	return stdout.String()
 }
+
+// stamped is a release build's version line: a semantic version and the
+// commit it was built from.
+var stamped = regexp.MustCompile(`^filestage v\d+\.\d+\.\d+\S* \([0-9a-f]{12}, `)
 
 // podmanLogs is what a container wrote to stdout and stderr.
 func podmanLogs(podman, name string) string {
@@ -99,6 +104,8 @@ func TestContainerImage(t *testing.T) {
 			{"port", c.ExposedPorts["8080/tcp"] != nil, true},
 			{"registry name label", c.Labels["io.modelcontextprotocol.server.name"], server.Name},
 			{"licence label", c.Labels["org.opencontainers.image.licenses"], "Apache-2.0"},
+			// The release stamps its version and keeps the commit.
+			{"version", stamped.MatchString(podmanOut(t, podman, "run", "--rm", image, "version")), true},
 		} {
 			if fmt.Sprint(tt.got) != fmt.Sprint(tt.want) {
 				t.Errorf("%s: %v, want %v", tt.what, tt.got, tt.want)
