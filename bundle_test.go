@@ -206,7 +206,16 @@ func TestBundleManifest(t *testing.T) {
 				t.Errorf("user_config.%s is multiple: an env value cannot take a list", key)
 			}
 		}
-		for _, a := range append([]string{c.Command}, c.Args...) {
+		// The folder list is the one setting in args, where a list
+		// expands to one argument per folder, after serve. Any other goes
+		// in env, where an unset one is empty.
+		n := len(c.Args)
+		if n < 2 || c.Args[n-2] != "serve" || c.Args[n-1] != "${user_config.file_roots}" {
+			t.Errorf("%s: args %q do not end in serve ${user_config.file_roots}", platform, c.Args)
+			continue
+		}
+		exposed["file_roots"] = "serve FOLDER..."
+		for _, a := range append([]string{c.Command}, c.Args[:n-1]...) {
 			if userConfigRef.MatchString(a) {
 				t.Errorf("%s: %q: settings go in env, where an unset one is empty, not in args", platform, a)
 			}
@@ -230,11 +239,11 @@ func TestBundleManifest(t *testing.T) {
 			t.Errorf("user_config.%s is sensitive and has the default %v", key, opt.Default)
 		}
 	}
-	if exposed["provider"] != "FILESTAGE_PROVIDER" || exposed["file_roots"] != "FILESTAGE_FILE_ROOTS" {
-		t.Errorf("provider and file_roots feed %q and %q, want FILESTAGE_PROVIDER and FILESTAGE_FILE_ROOTS", exposed["provider"], exposed["file_roots"])
+	if exposed["provider"] != "FILESTAGE_PROVIDER" {
+		t.Errorf("provider feeds %q, want FILESTAGE_PROVIDER", exposed["provider"])
 	}
-	if opt := m.UserConfig["file_roots"]; opt.Type != "directory" {
-		t.Errorf("user_config.file_roots is a %s, want a directory", opt.Type)
+	if opt := m.UserConfig["file_roots"]; opt.Type != "directory" || !opt.Multiple || fmt.Sprint(opt.Default) != "[]" {
+		t.Errorf("user_config.file_roots: %s, multiple %v, default %v; want a list of directories, empty by default", opt.Type, opt.Multiple, opt.Default)
 	}
 
 	snaps := toolSnapshots(t)
@@ -251,12 +260,12 @@ func TestBundleManifest(t *testing.T) {
 
 	// The binaries the launch commands name are the ones pack.sh puts in.
 	for platform, bin := range map[string]string{"darwin": mcpbBinaries["darwin/all"], "win32": mcpbBinaries["windows/amd64"]} {
-		if c := m.platformConfig(platform); c.Command != "${__dirname}/"+bin || len(c.Args) != 0 {
-			t.Errorf("%s runs %q %q, want ${__dirname}/%s alone", platform, c.Command, c.Args, bin)
+		if c := m.platformConfig(platform); c.Command != "${__dirname}/"+bin || len(c.Args) != 2 {
+			t.Errorf("%s runs %q %q, want ${__dirname}/%s serve FOLDER...", platform, c.Command, c.Args, bin)
 		}
 	}
-	if c := m.platformConfig("linux"); len(c.Args) == 0 || c.Args[len(c.Args)-1] != "${__dirname}/server/filestage-linux" {
-		t.Errorf("linux: args %q do not end in the launcher's base name ${__dirname}/server/filestage-linux", c.Args)
+	if c := m.platformConfig("linux"); len(c.Args) < 3 || c.Args[len(c.Args)-3] != "${__dirname}/server/filestage-linux" {
+		t.Errorf("linux: args %q do not pass the launcher's base name ${__dirname}/server/filestage-linux", c.Args)
 	}
 }
 
@@ -274,20 +283,30 @@ func TestLauncherPicksArch(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "Claude Extensions", "filestage")
 	os.MkdirAll(filepath.Join(dir, "server"), 0o755)
 	for target, bin := range mcpbBinaries {
-		script := fmt.Sprintf("#!/bin/sh\necho %s\n", target)
+		script := fmt.Sprintf("#!/bin/sh\necho %s \"$@\"\n", target)
 		if err := os.WriteFile(filepath.Join(dir, bin), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c := m.platformConfig("linux")
-	var args []string
-	for _, a := range c.Args {
-		args = append(args, strings.ReplaceAll(a, "${__dirname}", dir))
-	}
-	out, err := exec.Command(c.Command, args...).CombinedOutput()
-	if got, want := strings.TrimSpace(string(out)), "linux/"+runtime.GOARCH; err != nil || got != want {
+	out, err := exec.Command(c.Command, hostArgs(c.Args, dir, []string{"/a b", "/c"})...).CombinedOutput()
+	if got, want := strings.TrimSpace(string(out)), "linux/"+runtime.GOARCH+" serve /a b /c"; err != nil || got != want {
 		t.Errorf("launcher ran %q (%v), want %s", got, err, want)
 	}
+}
+
+// hostArgs are args as getMcpConfigForManifest substitutes them: the
+// bundle in dir, and the folders chosen, one argument each.
+func hostArgs(args []string, dir string, folders []string) []string {
+	var out []string
+	for _, a := range args {
+		if a == "${user_config.file_roots}" {
+			out = append(out, folders...)
+			continue
+		}
+		out = append(out, strings.ReplaceAll(a, "${__dirname}", dir))
+	}
+	return out
 }
 
 // unconfiguredEnv is the environment the manifest gives the server on
@@ -318,15 +337,16 @@ func unconfiguredEnv(t *testing.T, m mcpbManifest, platform string) map[string]s
 func TestBundleUnconfigured(t *testing.T) {
 	m, _ := readMCPBManifest(t, mcpbManifestPath)
 	env := unconfiguredEnv(t, m, "darwin")
+	args := hostArgs(m.platformConfig("darwin").Args, "", nil)
 	home := t.TempDir()
-	cfg, err := config.Parse(nil, func(k string) string { return cmp.Or(env[k], map[string]string{"HOME": home}[k]) })
+	cfg, err := config.Parse(args, func(k string) string { return cmp.Or(env[k], map[string]string{"HOME": home}[k]) })
 	if err != nil {
 		t.Fatalf("config: %v (env %v)", err, env)
 	}
 	if cfg.Provider != "local" || len(cfg.FileRoots) != 0 {
 		t.Errorf("provider %q, roots %q: want local and none", cfg.Provider, cfg.FileRoots)
 	}
-	s := start(t, env)
+	s := start(t, env, args...)
 	c := transports[0].connect(t, s, mcp.LATEST_PROTOCOL_VERSION)
 	var want []string
 	for _, tool := range m.Tools {
@@ -376,11 +396,12 @@ func TestPackedBundle(t *testing.T) {
 	if !ok {
 		t.Skipf("the bundle has no binary for %s/%s to run", runtime.GOOS, runtime.GOARCH)
 	}
-	root, outside, home := t.TempDir(), t.TempDir(), t.TempDir()
+	root, root2, outside, home := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 	body := []byte("Q3 figures, for Ana\n")
 	os.WriteFile(filepath.Join(root, "q3 notes.txt"), body, 0o644)
+	os.WriteFile(filepath.Join(root2, "q4 notes.txt"), []byte("Q4 figures\n"), 0o644)
 	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("not yours"), 0o644)
-	run := mcpbHostConfig(t, dir, home, map[string]any{"file_roots": root})
+	run := mcpbHostConfig(t, dir, home, map[string]any{"file_roots": []string{root, root2}})
 	// Linux's launcher is named after the binaries it chooses among.
 	if base := strings.TrimSuffix(dir+"/"+bin, "-"+runtime.GOARCH); run.Command != base && !slices.Contains(run.Args, base) {
 		t.Errorf("the host runs %q %q, not %s", run.Command, run.Args, base)
@@ -444,6 +465,11 @@ func TestPackedBundle(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
 			t.Errorf("download_url: %s %q", resp.Status, got)
 		}
+	}
+	// The second folder chosen is readable too.
+	if out := decode[schema.StageResponse](t, call(t, c, "stage_connector_file", map[string]any{
+		"url": "file://" + filepath.ToSlash(filepath.Join(root2, "q4%20notes.txt")), "toolSlug": "GMAIL_SEND_EMAIL"})); out.MD5 != md5hex([]byte("Q4 figures\n")) {
+		t.Errorf("the second folder's file: %+v", out)
 	}
 	res := call(t, c, "stage_connector_file", map[string]any{
 		"url": "file://" + filepath.ToSlash(filepath.Join(outside, "secret.txt")), "toolSlug": "GMAIL_SEND_EMAIL"})

@@ -184,10 +184,13 @@ func defaults() Config {
 // ErrHelp, the returned Config's Command is the one help was asked for.
 func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := defaults()
+	// Only a server asked for by name takes folders as arguments: a
+	// mistyped command must not become a folder to serve.
+	var serveNamed bool
 	if len(args) > 0 {
 		switch args[0] {
 		case CmdServe:
-			args = args[1:]
+			serveNamed, args = true, args[1:]
 		case CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth:
 			// A command's output is its answer; the log only says what
 			// went wrong, unless asked for more.
@@ -282,6 +285,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			return c, errors.New("rm takes the keys to remove: filestage rm KEY... (filestage ls lists them)")
 		}
 		c.Keys = positional
+	case serveNamed:
+		// filestage serve FOLDER...: how a host that passes a list of
+		// folders as arguments (a Claude Desktop bundle's directory
+		// setting) names the roots.
+		c.FileRoots = append(c.FileRoots, positional...)
 	case len(positional) > 0:
 		return c, fmt.Errorf("unexpected argument %q", positional[0])
 	}
@@ -724,7 +732,10 @@ func Usage(command string) string {
 
 Usage:
   filestage                      serve MCP over stdio with the embedded local store
-  filestage serve [flags]        serve with the given flags
+  filestage serve [flags] [FOLDER...]
+                                 serve with the given flags; files below each
+                                 FOLDER are readable as file:// URLs, as with
+                                 --file-roots
   filestage stage <url-or-path> --tool-slug SLUG [flags]
                                  stage one file; print its descriptor as JSON
   filestage presign <path> --toolkit-slug APP --tool-slug SLUG [flags]

@@ -143,6 +143,30 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestServeFolders: filestage serve FOLDER... adds each folder to the
+// file roots the flag or the environment named, wherever the flags stand.
+func TestServeFolders(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"none", []string{"serve"}, nil, nil},
+		{"folders", []string{"serve", "/a", "/b c"}, nil, []string{"/a", "/b c"}},
+		{"after the flag's", []string{"serve", "--file-roots", "/c,/d", "/a"}, nil, []string{"/c", "/d", "/a"}},
+		{"between flags", []string{"serve", "/a", "--log-level", "debug", "/b"}, nil, []string{"/a", "/b"}},
+		{"after the environment's", []string{"serve", "/a"}, map[string]string{"FILESTAGE_FILE_ROOTS": "/c"}, []string{"/c", "/a"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(tt.args, env(tt.env))
+			if err != nil || !slices.Equal(c.FileRoots, tt.want) {
+				t.Errorf("roots %q, %v; want %q", c.FileRoots, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -185,7 +209,9 @@ func TestParseErrors(t *testing.T) {
 		{"zero download TTL", []string{"--download-url-ttl", "0"}, nil, "--download-url-ttl"},
 		{"rm without keys", []string{"rm"}, nil, "filestage rm KEY"},
 		{"ls with an argument", []string{"ls", "gmail/"}, nil, "unexpected argument"},
-		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
+		{"stray argument", []string{"extra"}, nil, "unexpected argument \"extra\""},
+		{"a mistyped command", []string{"stgae", "q3.pdf"}, nil, "unexpected argument \"stgae\""},
+		{"flags, then a stray argument", []string{"--transport", "stdio", "extra"}, nil, "unexpected argument \"extra\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
