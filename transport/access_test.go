@@ -214,8 +214,8 @@ func TestStatelessStreams(t *testing.T) {
 		return mcp.NewToolResultText("done"), nil
 	})
 	srv := newAccessServer(t, s, HTTPOptions{Stateless: true})
-	if resp := do(t, http.MethodGet, srv.URL+PathMCP, map[string]string{"MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET %s: %s, want 405", PathMCP, resp.Status)
+	if resp := do(t, http.MethodGet, srv.URL+PathMCP, map[string]string{"MCP-Protocol-Version": mcp.LATEST_LEGACY_PROTOCOL_VERSION}); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET %s: %s, Allow %q; want 405 and Allow: POST", PathMCP, resp.Status, resp.Header.Get("Allow"))
 	}
 	c := rpcClient{url: srv.URL + PathMCP, version: mcp.LATEST_LEGACY_PROTOCOL_VERSION}
 	if id := c.session(t); id != "" {

@@ -181,7 +181,11 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		}
 		h.mux.HandleFunc(PathResourceMetadata, h.serveResourceMetadata(h.metadata[PathMCP]))
 	}
-	h.mux.Handle(PathMCP, guard(h.inspect(h.streamable, true)))
+	streamable := h.inspect(h.streamable, true)
+	if o.Stateless {
+		streamable = noStreamWhenStateless(streamable)
+	}
+	h.mux.Handle(PathMCP, guard(streamable))
 	sse := h.limitSSE(h.inspect(h.sse, false))
 	if o.Stateless {
 		// An SSE session is a stream held by one replica, which every
@@ -208,6 +212,22 @@ func NewHTTP(s *server.MCPServer, o HTTPOptions) *HTTP {
 		h.mux.Handle(pattern, handler)
 	}
 	return h
+}
+
+// noStreamWhenStateless answers a GET on /mcp itself: without sessions
+// there is no stream of server-initiated messages to offer, and the
+// transport's specification says to answer 405. Every client asks after
+// every initialize; mcp-go would answer without an Allow header and log
+// a line at info each time, after the caller was authenticated.
+func noStreamWhenStateless(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "no stream to open: this server is stateless (--stateless); POST each message to "+PathMCP, http.StatusMethodNotAllowed)
+	})
 }
 
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
