@@ -250,6 +250,9 @@ func TestHealth(t *testing.T) {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 	}))
 	defer unwell.Close()
+	// A 200 somewhere else is no answer of the server's.
+	moved := httptest.NewServer(http.RedirectHandler("http://"+s.addr+"/healthz", http.StatusFound))
+	defer moved.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +280,8 @@ func TestHealth(t *testing.T) {
 		{"nothing listens", nil, []string{"http://" + closed}, 1, "does not answer"},
 		{"default, nothing listens", map[string]string{"FILESTAGE_LISTEN": closed}, nil, 1, "http://" + closed + "/healthz does not answer"},
 		{"not up", nil, []string{unwell.URL}, 1, "answered 503"},
+		{"redirected", nil, []string{moved.URL}, 1, "answered 302"},
+		{"a password in the URL", nil, []string{"ftp://ana:hunter2@" + s.addr}, 1, "not a server's URL"},
 		{"not a URL", nil, []string{"ftp://" + s.addr}, 1, "not a server's URL"},
 		{"no host", nil, []string{"http:///healthz"}, 1, "not a server's URL"},
 		{"two URLs", nil, []string{"http://" + s.addr, "http://" + s.addr}, 2, "at most one URL"},
@@ -288,7 +293,7 @@ func TestHealth(t *testing.T) {
 			if tt.code != 0 {
 				got = stderr
 			}
-			if code != tt.code || !strings.Contains(got, tt.out) {
+			if code != tt.code || !strings.Contains(got, tt.out) || strings.Contains(stdout+stderr, "hunter2") {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, stdout, stderr, tt.code, tt.out)
 			}
 		})

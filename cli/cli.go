@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filestage/filestage/internal/redact"
 	"github.com/filestage/filestage/schema"
 	"github.com/filestage/filestage/tools"
 )
@@ -146,7 +147,7 @@ func (b *bar) end() {
 func Health(ctx context.Context, base string, stdout io.Writer) error {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("health: %q is not a server's URL such as http://127.0.0.1:8080", base)
+		return fmt.Errorf("health: %q is not a server's URL such as http://127.0.0.1:8080", redact.URL(base))
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/healthz"
@@ -157,7 +158,13 @@ func Health(ctx context.Context, base string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// The server itself: not through a proxy, and a redirect is its
+	// answer (a login page's 200 elsewhere says nothing of its health).
+	client := &http.Client{
+		Transport:     &http.Transport{Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err // without the URL again
