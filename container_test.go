@@ -170,7 +170,7 @@ func TestContainerImage(t *testing.T) {
 		const token = "container-test-token"
 		podmanOut(t, podman, "run", "-d", "--name", name, "-p", addr+":8080", "-e", "FILESTAGE_AUTH_TOKEN="+token,
 			image, "serve", "--transport", "http", "--listen", ":8080", "--public-url", "http://"+addr)
-		t.Cleanup(func() { exec.Command(podman, "rm", "-f", name).Run() })
+		t.Cleanup(func() { exec.Command(podman, "rm", "-f", "-v", name).Run() }) // with its /data volume
 		defer func() {
 			if t.Failed() {
 				t.Logf("container's log:\n%s", podmanLogs(podman, name))

@@ -92,9 +92,19 @@ func TestGoInstall(t *testing.T) {
 		// Only this test's version; -modcacherw left it removable.
 		cache := strings.TrimSpace(string(modcache))
 		os.RemoveAll(filepath.Join(cache, filepath.FromSlash(modulePath)+"@"+version))
-		matches, _ := filepath.Glob(filepath.Join(cache, "cache", "download", filepath.FromSlash(modulePath), "@v", version+".*"))
+		versions := filepath.Join(cache, "cache", "download", filepath.FromSlash(modulePath), "@v")
+		matches, _ := filepath.Glob(filepath.Join(versions, version+".*"))
 		for _, m := range matches {
 			os.Remove(m)
+		}
+		// The version list the go command keeps beside them names it too.
+		if list, err := os.ReadFile(filepath.Join(versions, "list")); err == nil {
+			kept := strings.ReplaceAll(string(list), version+"\n", "")
+			if kept == "" {
+				os.Remove(filepath.Join(versions, "list"))
+			} else {
+				os.WriteFile(filepath.Join(versions, "list"), []byte(kept), 0o644)
+			}
 		}
 	})
 	gobin := t.TempDir()

@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"net/url"
 	"os"
@@ -176,7 +175,12 @@ func loadRegistrySchemas(t *testing.T) registrySchemas {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("go mod download %s: %v %s %s\nit needs the network once, to fill the module cache", registryModule, err, mod.Error, stderr)
+		if os.Getenv("CI") != "true" {
+			// The README's test command passes on a machine that is
+			// offline and has never fetched the registry's module.
+			t.Skipf("go mod download %s: %v %s %s\nit needs the module proxy once, to fill the module cache", registryModule, err, mod.Error, stderr)
+		}
+		t.Fatalf("go mod download %s: %v %s %s", registryModule, err, mod.Error, stderr)
 	}
 	dir := filepath.Join(mod.Dir, "internal", "validators", "schemas")
 	names, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].json"))
@@ -274,7 +278,10 @@ func TestServerJSON(t *testing.T) {
 	t.Run("release tag", func(t *testing.T) {
 		out, err := exec.Command("git", "tag", "--points-at", "HEAD").Output()
 		if err != nil {
-			t.Skipf("git tag --points-at HEAD: %v", err)
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("git tag --points-at HEAD: %v", err)
+			}
+			t.Skipf("not a git checkout: %v", err)
 		}
 		for _, tag := range strings.Fields(string(out)) {
 			if semverRE.MatchString(strings.TrimPrefix(tag, "v")) && strings.TrimPrefix(tag, "v") != s.Version {
@@ -285,9 +292,6 @@ func TestServerJSON(t *testing.T) {
 
 	t.Run("Containerfile label", func(t *testing.T) {
 		cf, err := os.ReadFile("Containerfile")
-		if errors.Is(err, fs.ErrNotExist) {
-			t.Skip("no Containerfile yet")
-		}
 		if err != nil {
 			t.Fatal(err)
 		}

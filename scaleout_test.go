@@ -460,9 +460,9 @@ func TestScaleOut(t *testing.T) {
 	}
 	plan, _ := json.Marshal(map[string]any{
 		"workers": scaleWorkers, "sources": sources, "presignSizes": scalePresignSizes,
-		"maxAttempts": 4, "retryDelayMs": 200, "callTimeoutMs": 30000, "maxSeconds": 45,
+		"maxAttempts": 4, "retryDelayMs": 200, "callTimeoutMs": 30000, "maxSeconds": 180, // a backstop: the test ends the run by closing stdin
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("interop", "ts", "scaleout.mjs"), "http://"+lbAddr+"/mcp", string(plan))
 	cmd.WaitDelay = 5 * time.Second

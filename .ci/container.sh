@@ -32,7 +32,8 @@ CONF
 
   local bin ctx version
   bin=$(ls dist/filestage_linux_amd64_v1/filestage) || return 1
-  version=$("$bin" version | awk '{print $2}')
+  # As GoReleaser's .Version, without the v.
+  version=$(node -p 'require("./dist/metadata.json").version') || return 1
   ctx=$(mktemp -d)
   mkdir -p "$ctx/linux/amd64" "$ctx/deploy"
   cp "$bin" "$ctx/linux/amd64/filestage"
@@ -44,8 +45,9 @@ CONF
     --build-arg "REVISION=$(git rev-parse HEAD)" -f "$ctx/Containerfile" -t "$FILESTAGE_TEST_IMAGE" "$ctx" >/dev/null
   local rc=$?
   rm -rf "$ctx"
-  # Images and volumes earlier runs left behind, but this one.
+  # Images and volumes earlier runs left behind, but this image.
   podman image prune -f >/dev/null 2>&1
+  podman volume prune -f >/dev/null 2>&1
   export FILESTAGE_TEST_IMAGE
   return $rc
 }

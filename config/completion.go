@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -29,7 +30,9 @@ func Completion(shell string) (string, error) {
 		CmdHealth:  {"--listen"},
 		"token":    {"--scopes"},
 	}
-	commands := []string{CmdServe, CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth, "token", CmdVersion, "help", CmdCompletion}
+	// The commands help has a page for, then the rest.
+	helped := []string{CmdServe, CmdStage, CmdPresign, CmdLs, CmdRm, CmdGC, CmdHealth, "token"}
+	commands := append(slices.Clone(helped), CmdVersion, "help", CmdCompletion)
 	switch shell {
 	case "bash", "zsh":
 		var b strings.Builder
@@ -48,7 +51,7 @@ func Completion(shell string) (string, error) {
 		for _, c := range sortedKeys(perCommand) {
 			fmt.Fprintf(&b, "    %s) words=%q ;;\n", c, strings.Join(perCommand[c], " "))
 		}
-		b.WriteString("    help) words=\"" + strings.Join(commands[:8], " ") + "\" ;;\n")
+		b.WriteString("    help) words=\"" + strings.Join(helped, " ") + "\" ;;\n")
 		b.WriteString("    completion) words=\"" + strings.Join(Shells, " ") + "\" ;;\n")
 		b.WriteString("  esac\n  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n}\ncomplete -o default -F _filestage filestage\n")
 		return b.String(), nil
