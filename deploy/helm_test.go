@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/filestage/filestage/config"
 )
 
 const chart = "helm/filestage"
@@ -85,7 +88,7 @@ func TestChartGolden(t *testing.T) {
 		{"s3-token", []string{"Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}},
 		{"local-shared", []string{"Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}},
 		{"oauth-ingress-hpa", []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}},
-		{"metrics", []string{"Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount", "ServiceMonitor"}},
+		{"metrics", []string{"Deployment", "PodDisruptionBudget", "Secret", "Service", "Service", "ServiceAccount", "ServiceMonitor"}},
 		{"existing-secret", []string{"Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"}},
 	}
 	for _, c := range cases {
@@ -157,6 +160,18 @@ func TestChartRefuses(t *testing.T) {
 			"at '/provider/name': value must be one of"},
 		{"a misspelt value (schema)", s3 + token + "replicas: 3\n",
 			"additional properties 'replicas' not allowed"},
+		{"a secret in provider.env", token + "provider: {name: s3, s3: {bucket: b}, env: {AWS_SECRET_ACCESS_KEY: hunter2}}\n",
+			"provider.env.AWS_SECRET_ACCESS_KEY is a secret, and provider.env is rendered in clear in the Deployment: set it in provider.secretEnv"},
+		{"filestage's token in provider.env", "auth: {oauth: {issuers: [https://auth.example.com]}}\nprovider: {name: s3, s3: {bucket: b}, env: {FILESTAGE_AUTH_TOKEN: hunter2}}\n",
+			"filestage's token goes in auth.token or auth.existingSecret"},
+		{"a secret as an extraEnv value", s3 + token + "extraEnv: [{name: QUANT_API_TOKEN, value: hunter2}]\n",
+			"extraEnv sets QUANT_API_TOKEN, a secret, other than from a Secret: set it in provider.secretEnv or provider.existingSecret"},
+		{"a secret in extraEnv from a ConfigMap", s3 + token + "extraEnv: [{name: AWS_SESSION_TOKEN, valueFrom: {configMapKeyRef: {name: c, key: k}}}]\n",
+			"extraEnv sets AWS_SESSION_TOKEN, a secret, other than from a Secret"},
+		{"a memory limit GOMEMLIMIT cannot follow", s3 + token + "resources: {limits: {memory: 1G}}\n",
+			"resources.limits.memory (1G): give it in Mi or Gi (e.g. 512Mi), from which the chart sets GOMEMLIMIT to goMemLimitPercent (90%) of it"},
+		{"the metrics annotations' old name (schema)", s3 + token + "metrics: {enabled: true, podAnnotations: true}\n",
+			"additional properties 'podAnnotations' not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,16 +188,35 @@ func TestChartRefuses(t *testing.T) {
 
 // object is the part of a rendered manifest the checks read.
 type object struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Data map[string]string `yaml:"data"`
-	Spec struct {
+	Kind     string            `yaml:"kind"`
+	Metadata metadata          `yaml:"metadata"`
+	Data     map[string]string `yaml:"data"`
+	Spec     struct {
 		Template struct {
-			Spec podSpec `yaml:"spec"`
+			Metadata metadata `yaml:"metadata"`
+			Spec     podSpec  `yaml:"spec"`
 		} `yaml:"template"`
+		// A Service's.
+		Type  string `yaml:"type"`
+		Ports []struct {
+			Name       string `yaml:"name"`
+			Port       int    `yaml:"port"`
+			TargetPort any    `yaml:"targetPort"`
+		} `yaml:"ports"`
+		// A ServiceMonitor's.
+		Selector struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
+		Endpoints []struct {
+			Port string `yaml:"port"`
+		} `yaml:"endpoints"`
 	} `yaml:"spec"`
+}
+
+type metadata struct {
+	Name        string            `yaml:"name"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
 }
 
 type podSpec struct {
@@ -219,6 +253,9 @@ type container struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
 	} `yaml:"ports"`
+	Resources struct {
+		Limits map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
 	ReadinessProbe *probe `yaml:"readinessProbe"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
 	Lifecycle      struct {
@@ -272,15 +309,26 @@ func decodeAll(t *testing.T, manifests string) []object {
 }
 
 // secretVariables are the variables whose values are secrets: each must
-// come from a Secret, never from a value in the manifest.
-var secretVariables = []string{
-	"FILESTAGE_AUTH_TOKEN", "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET",
-	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-	"COMPOSIO_API_KEY", "ALLOY_API_KEY", "RECOUP_API_KEY", "QUANT_API_TOKEN",
-}
+// come from a Secret, never from a value in the manifest. They are the
+// Secret ones of config.Variables(), so that a credential filestage learns
+// to read is held to this without anyone editing the list, and
+// AWS_ACCESS_KEY_ID: not secret to filestage, but the chart keeps it in the
+// Secret with its secret key (it names the IAM user, and the two rotate
+// together).
+var secretVariables = func() []string {
+	s := []string{"AWS_ACCESS_KEY_ID"}
+	for _, v := range config.Variables() {
+		if v.Secret {
+			s = append(s, v.Name)
+		}
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
+}()
 
 // checkSafe asserts what the golden files could hide in a diff nobody
 // reads closely: the shutdown arithmetic, probes, secrets by reference,
+// metrics kept off any public Service, GOMEMLIMIT below the memory limit,
 // and a locked-down container running stateless.
 func checkSafe(t *testing.T, objs []object, rendered string, secrets []string) {
 	t.Helper()
@@ -299,6 +347,7 @@ func checkSafe(t *testing.T, objs []object, rendered string, secrets []string) {
 			deployments = append(deployments, o)
 		}
 	}
+	checkMetricsPrivate(t, objs)
 	if len(deployments) != 1 {
 		t.Fatalf("%d Deployments, want 1", len(deployments))
 	}
@@ -359,6 +408,7 @@ func checkSafe(t *testing.T, objs []object, rendered string, secrets []string) {
 			}
 		}
 	}
+	checkGoMemLimit(t, c, env)
 	for name, want := range map[string]string{"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": ":8080", "FILESTAGE_STATELESS": "true", "FILESTAGE_DATA_DIR": "/data"} {
 		if env[name] != want {
 			t.Errorf("%s=%q, want %q", name, env[name], want)
@@ -382,6 +432,99 @@ func checkSafe(t *testing.T, objs []object, rendered string, secrets []string) {
 	}
 	if !isTrue(sc.ReadOnlyRootFilesystem) || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || !slices.Equal(sc.Capabilities.Drop, []string{"ALL"}) {
 		t.Errorf("container not locked down (read-only root, no privilege escalation, no capabilities): %+v", sc)
+	}
+}
+
+// checkMetricsPrivate asserts that the unauthenticated metrics port is only
+// on a ClusterIP Service of its own, which the ServiceMonitor and the
+// prometheus.io annotations point at: any other Service follows
+// service.type, which may publish it to the internet.
+func checkMetricsPrivate(t *testing.T, objs []object) {
+	t.Helper()
+	isMetrics := func(o object) bool { return o.Metadata.Labels["app.kubernetes.io/component"] == "metrics" }
+	for _, o := range objs {
+		switch o.Kind {
+		case "Service":
+			for _, p := range o.Spec.Ports {
+				if !isMetrics(o) && (p.Name == "metrics" || p.TargetPort == "metrics") {
+					t.Errorf("Service %s (type %s) carries the unauthenticated metrics port", o.Metadata.Name, o.Spec.Type)
+				}
+			}
+			if !isMetrics(o) {
+				if a := prometheusAnnotations(o.Metadata); len(a) > 0 {
+					t.Errorf("Service %s has %v: they belong on the metrics Service", o.Metadata.Name, a)
+				}
+				continue
+			}
+			if o.Spec.Type != "ClusterIP" {
+				t.Errorf("metrics Service %s is %s, want ClusterIP", o.Metadata.Name, o.Spec.Type)
+			}
+			if !strings.HasSuffix(o.Metadata.Name, "-metrics") || len(o.Spec.Ports) != 1 || o.Spec.Ports[0].TargetPort != "metrics" {
+				t.Errorf("metrics Service %s: want <fullname>-metrics with the metrics port alone: %+v", o.Metadata.Name, o.Spec.Ports)
+			}
+			if a := o.Metadata.Annotations; len(prometheusAnnotations(o.Metadata)) > 0 && a["prometheus.io/port"] != strconv.Itoa(o.Spec.Ports[0].Port) {
+				t.Errorf("metrics Service %s: prometheus.io/port %q, its port %d", o.Metadata.Name, a["prometheus.io/port"], o.Spec.Ports[0].Port)
+			}
+		case "Deployment":
+			if a := prometheusAnnotations(o.Spec.Template.Metadata); len(a) > 0 {
+				t.Errorf("pods have %v: they belong on the metrics Service", a)
+			}
+		case "ServiceMonitor":
+			var selected []string
+			for _, s := range objs {
+				if s.Kind != "Service" {
+					continue
+				}
+				matches := true
+				for k, v := range o.Spec.Selector.MatchLabels {
+					matches = matches && s.Metadata.Labels[k] == v
+				}
+				if matches {
+					if !isMetrics(s) {
+						t.Errorf("ServiceMonitor %s selects Service %s, not the metrics Service", o.Metadata.Name, s.Metadata.Name)
+					}
+					selected = append(selected, s.Metadata.Name)
+				}
+			}
+			if len(selected) != 1 || len(o.Spec.Endpoints) != 1 || o.Spec.Endpoints[0].Port != "metrics" {
+				t.Errorf("ServiceMonitor %s selects %v on %+v, want the metrics Service on port metrics", o.Metadata.Name, selected, o.Spec.Endpoints)
+			}
+		}
+	}
+}
+
+func prometheusAnnotations(m metadata) []string {
+	var a []string
+	for k := range m.Annotations {
+		if strings.HasPrefix(k, "prometheus.io/") {
+			a = append(a, k)
+		}
+	}
+	return a
+}
+
+// checkGoMemLimit asserts that GOMEMLIMIT leaves the container headroom
+// under its memory limit, for the memory the Go runtime does not count.
+func checkGoMemLimit(t *testing.T, c container, env map[string]string) {
+	t.Helper()
+	limit, ok := c.Resources.Limits["memory"]
+	got, set := env["GOMEMLIMIT"]
+	switch {
+	case !ok && set:
+		t.Errorf("GOMEMLIMIT=%s without a memory limit", got)
+	case !ok:
+	case !set:
+		t.Errorf("no GOMEMLIMIT (as a value) under the memory limit %s", limit)
+	default:
+		l := 0
+		if strings.HasSuffix(limit, "Gi") {
+			l = 1024 * mib(t, limit, "Gi")
+		} else {
+			l = mib(t, limit, "Mi")
+		}
+		if g := mib(t, got, "MiB"); g > l*95/100 || g < l/2 {
+			t.Errorf("GOMEMLIMIT=%s under a memory limit of %s: want about 90%%, headroom for what the Go runtime does not count", got, limit)
+		}
 	}
 }
 
@@ -464,4 +607,249 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// render runs helm template on values (YAML) and extra arguments.
+func render(t *testing.T, bin, values string, args ...string) (string, error) {
+	t.Helper()
+	return helm(t, bin, values, append([]string{"template", "filestage", chart, "--kube-version", kubeVersion, "-f", "-"}, args...)...)
+}
+
+// TestChartSecretVariables holds the chart's list of variables it refuses
+// in clear to secretVariables, and renders each secret variable where it
+// would be in clear: the chart must refuse every one, pointing at a Secret.
+func TestChartSecretVariables(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chart, "templates", "_helpers.tpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)define "filestage.secretVariables" -\}\}\n(.*?)\n\{\{- end`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal(`_helpers.tpl defines no "filestage.secretVariables"`)
+	}
+	listed := strings.Fields(string(m[1]))
+	slices.Sort(listed)
+	if !slices.Equal(listed, secretVariables) {
+		t.Errorf("_helpers.tpl's filestage.secretVariables is\n%v\nwant the Secret ones of config.Variables() and AWS_ACCESS_KEY_ID:\n%v", listed, secretVariables)
+	}
+
+	bin := helmBinary(t)
+	const (
+		auth = "auth: {oauth: {issuers: [https://auth.example.com]}}\n"
+		s3   = "provider: {name: s3, s3: {bucket: b}"
+	)
+	for _, name := range secretVariables {
+		t.Run(name, func(t *testing.T) {
+			for where, values := range map[string]string{
+				"provider.env": s3 + ", env: {" + name + ": hunter2}}\n",
+				"extraEnv":     s3 + "}\nextraEnv: [{name: " + name + ", value: hunter2}]\n",
+			} {
+				out, err := render(t, bin, auth+values)
+				if err == nil {
+					t.Errorf("%s in %s rendered:\n%s", name, where, out)
+				} else if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "provider.secretEnv") || !strings.Contains(err.Error(), "provider.existingSecret") {
+					t.Errorf("%s in %s refused with\n%v\nwant it to name the variable, provider.secretEnv and provider.existingSecret", name, where, err)
+				}
+			}
+		})
+	}
+
+	// By reference the chart takes them, and a variable not secret in clear.
+	out, err := render(t, bin, auth+s3+", env: {AWS_REGION: eu-west-1}}\nextraEnv: [{name: AWS_SESSION_TOKEN, valueFrom: {secretKeyRef: {name: mine, key: session}}}]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSafe(t, decodeAll(t, out), out, nil)
+}
+
+// TestChartMetricsPrivate: a public main Service (LoadBalancer, NodePort)
+// never carries the unauthenticated metrics port; the metrics Service stays
+// ClusterIP.
+func TestChartMetricsPrivate(t *testing.T) {
+	bin := helmBinary(t)
+	for _, typ := range []string{"LoadBalancer", "NodePort", "ClusterIP"} {
+		t.Run(typ, func(t *testing.T) {
+			out, err := render(t, bin, "provider: {name: s3, s3: {bucket: b}}\nauth: {token: t0ken}\nservice: {type: "+typ+"}\nmetrics: {enabled: true, serviceMonitor: {enabled: true}}\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeAll(t, out)
+			checkSafe(t, objs, out, nil)
+			services := map[string]object{}
+			for _, o := range objs {
+				if o.Kind == "Service" {
+					services[o.Metadata.Name] = o
+				}
+			}
+			main, ok := services["filestage"]
+			if !ok || main.Spec.Type != typ || len(main.Spec.Ports) != 1 || main.Spec.Ports[0].Name != "http" {
+				t.Errorf("main Service %+v, want type %s with port http alone", main.Spec, typ)
+			}
+			m, ok := services["filestage-metrics"]
+			if !ok || m.Spec.Type != "ClusterIP" {
+				t.Errorf("metrics Service %+v, want filestage-metrics of type ClusterIP", m.Spec)
+			}
+			if m.Metadata.Annotations["prometheus.io/scrape"] != "true" {
+				t.Errorf("metrics Service annotations %v, want prometheus.io/scrape", m.Metadata.Annotations)
+			}
+		})
+	}
+}
+
+func TestChartGoMemLimit(t *testing.T) {
+	bin := helmBinary(t)
+	const base = "provider: {name: s3, s3: {bucket: b}}\nauth: {token: t0ken}\n"
+	for _, c := range []struct{ values, want string }{
+		{"", "460MiB"}, // the default limit, 512Mi
+		{"resources: {limits: {memory: 1Gi}}\n", "921MiB"},
+		{"resources: {limits: {memory: 2000Mi}}\ngoMemLimitPercent: 80\n", "1600MiB"},
+		{"resources: {limits: {memory: null}}\n", ""},
+	} {
+		out, err := render(t, bin, base+c.values)
+		if err != nil {
+			t.Fatalf("%s: %v", c.values, err)
+		}
+		objs := decodeAll(t, out)
+		checkSafe(t, objs, out, nil)
+		got := ""
+		for _, o := range objs {
+			if o.Kind != "Deployment" {
+				continue
+			}
+			for _, e := range o.Spec.Template.Spec.Containers[0].Env {
+				if e.Name == "GOMEMLIMIT" && e.Value != nil {
+					got = *e.Value
+				}
+			}
+		}
+		if got != c.want {
+			t.Errorf("%q: GOMEMLIMIT=%q, want %q", c.values, got, c.want)
+		}
+	}
+}
+
+// notes renders NOTES.txt, which helm template leaves out (and helm install
+// --dry-run wants a cluster for): a copy of the chart carries it in a
+// ConfigMap.
+func notes(t *testing.T, bin, values string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "filestage")
+	if err := os.CopyFS(dir, os.DirFS(chart)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(chart, "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := `{{- define "notes-under-test" }}` + string(text) + "{{- end }}\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include \"notes-under-test\" . | toJson }}\n"
+	if err := os.WriteFile(filepath.Join(dir, "templates", "notes-under-test.yaml"), []byte(wrapper), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := helm(t, bin, values, "template", "filestage", dir, "--kube-version", kubeVersion, "-f", "-", "-s", "templates/notes-under-test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeAll(t, out)
+	if len(objs) != 1 {
+		t.Fatalf("%d objects, want the notes' ConfigMap", len(objs))
+	}
+	return objs[0].Data["notes"]
+}
+
+func TestChartNotes(t *testing.T) {
+	bin := helmBinary(t)
+	const s3 = "provider: {name: s3, s3: {bucket: b}}\n"
+	const ingress = "ingress: {enabled: true, hosts: [{host: a.example.com, paths: [{path: /, pathType: Prefix}]}, {host: b.example.com, paths: [{path: /, pathType: Prefix}]}]"
+	cases := []struct {
+		name, values string
+		want, not    []string
+	}{
+		{"ingress without TLS", s3 + "auth: {token: t0ken}\n" + ingress + ", tls: [{hosts: [a.example.com]}]}\n",
+			[]string{"WARNING: ingress host b.example.com has no TLS", "in clear"},
+			[]string{"host a.example.com has no TLS"}},
+		{"ingress with TLS", s3 + "auth: {token: t0ken}\n" + ingress + ", tls: [{hosts: [a.example.com, b.example.com]}]}\n",
+			nil, []string{"WARNING"}},
+		{"LoadBalancer", s3 + "auth: {token: t0ken}\nservice: {type: LoadBalancer}\n",
+			[]string{"WARNING: service.type LoadBalancer serves plain HTTP"}, nil},
+		{"token from an existing Secret", s3 + "auth: {existingSecret: mine, existingSecretKeys: {token: t}}\n",
+			[]string{"Secrets you manage (mine)", "rollout restart deployment/filestage"}, []string{"WARNING"}},
+		{"provider key from an existing Secret", "provider: {name: quant, env: {QUANT_ORGANIZATION: o}, existingSecret: keys, existingSecretEnv: {QUANT_API_TOKEN: q}}\nauth: {token: t0ken}\n",
+			[]string{"Secrets you manage (keys)", "rollout restart"}, nil},
+		{"the chart's own Secret", s3 + "auth: {token: t0ken}\n",
+			[]string{"get secret filestage"}, []string{"rollout restart"}},
+		{"metrics", s3 + "auth: {token: t0ken}\nmetrics: {enabled: true}\n",
+			[]string{"http://filestage-metrics.default.svc:9090/metrics"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := notes(t, bin, c.values)
+			for _, w := range c.want {
+				if !strings.Contains(n, w) {
+					t.Errorf("notes do not say %q:\n%s", w, n)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(n, w) {
+					t.Errorf("notes say %q:\n%s", w, n)
+				}
+			}
+		})
+	}
+}
+
+// TestChartDocumentedCommands runs the helm commands the READMEs show as
+// written (helm install as helm template, with the version a cluster would
+// give), and holds every helm template the docs mention to
+// --kube-version: without it helm assumes Kubernetes 1.20, which the
+// chart's kubeVersion refuses.
+func TestChartDocumentedCommands(t *testing.T) {
+	bin := helmBinary(t)
+	shell := regexp.MustCompile(`\$\([^)]*\)`)
+	for _, doc := range []string{filepath.Join(chart, "README.md"), filepath.Join(chart, "values.yaml"), filepath.Join(chart, "templates", "NOTES.txt"), filepath.Join("..", "README.md")} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "\\\n", " ")
+		for _, m := range regexp.MustCompile("helm template [^`\n]*").FindAllString(text, -1) {
+			if !strings.Contains(m, "--kube-version") {
+				t.Errorf("%s: %q lacks --kube-version (helm assumes 1.20 without a cluster)", doc, m)
+			}
+		}
+		if !strings.HasSuffix(doc, ".md") {
+			continue
+		}
+		fenced := false
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "```") {
+				fenced = !fenced
+				continue
+			}
+			args := strings.Fields(shell.ReplaceAllString(line, "0123456789abcdef"))
+			if !fenced || len(args) < 2 || args[0] != "helm" || !slices.Contains([]string{"install", "upgrade", "template"}, args[1]) {
+				continue
+			}
+			t.Run(doc+": "+strings.Join(args[:2], " "), func(t *testing.T) {
+				run := []string{"template"}
+				for _, a := range args[2:] {
+					switch a {
+					case "--install":
+					case "deploy/helm/filestage":
+						run = append(run, chart)
+					default:
+						run = append(run, strings.Trim(a, `'"`))
+					}
+				}
+				if args[1] != "template" {
+					run = append(run, "--kube-version", kubeVersion)
+				}
+				out, err := helm(t, bin, "", run...)
+				if err != nil {
+					t.Fatalf("%s, as written: %v", line, err)
+				}
+				checkSafe(t, decodeAll(t, out), out, nil)
+			})
+		}
+	}
 }

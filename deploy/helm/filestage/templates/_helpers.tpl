@@ -50,6 +50,51 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or $a.token $a.tokensFile $a.oauth.introspectionClientSecret .Values.provider.secretEnv }}true{{ end }}
 {{- end }}
 
+{{/*
+/metrics has no authentication and holds every client's activity: it gets a
+Service of its own, always ClusterIP, so that service.type (LoadBalancer,
+NodePort) never publishes it. Its name leaves room for the suffix in 63.
+*/}}
+{{- define "filestage.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "filestage.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Variables whose values are credentials: never rendered as a plain env value
+(provider.env, extraEnv's value), where anyone who can read the Deployment
+or the release would see them. The Secret ones of config.Variables(), which
+deploy/helm_test.go holds this list to, and AWS_ACCESS_KEY_ID: not secret on
+its own, but it names the IAM user and rotates with its secret key, so the
+pair stays together in one Secret.
+*/}}
+{{- define "filestage.secretVariables" -}}
+FILESTAGE_AUTH_TOKEN FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN COMPOSIO_API_KEY ALLOY_API_KEY RECOUP_API_KEY QUANT_API_TOKEN
+{{- end }}
+
+{{/*
+GOMEMLIMIT: goMemLimitPercent of resources.limits.memory (why not all of it:
+values.yaml), or none without a memory limit. Computed here because a
+resourceFieldRef cannot take a fraction of the limit (its divisor rounds up).
+*/}}
+{{- define "filestage.goMemLimit" -}}
+{{- $limit := dig "limits" "memory" "" .Values.resources | toString }}
+{{- if $limit }}
+{{- if not (regexMatch "^[1-9][0-9]*(Mi|Gi)$" $limit) }}
+{{- fail (printf "resources.limits.memory (%s): give it in Mi or Gi (e.g. 512Mi), from which the chart sets GOMEMLIMIT to goMemLimitPercent (%d%%) of it" $limit (int .Values.goMemLimitPercent)) }}
+{{- end }}
+{{- $mib := int (trimSuffix "Mi" (trimSuffix "Gi" $limit)) }}
+{{- if hasSuffix "Gi" $limit }}{{ $mib = mul $mib 1024 }}{{ end }}
+{{- printf "%dMiB" (div (mul $mib (int .Values.goMemLimitPercent)) 100) }}
+{{- end }}
+{{- end }}
+
+{{/* filestage's own secrets have values of their own, which its checks read. */}}
+{{- define "filestage.ownSecretHint" -}}
+{{- if eq . "FILESTAGE_AUTH_TOKEN" }}; filestage's token goes in auth.token or auth.existingSecret with auth.existingSecretKeys.token
+{{- else if eq . "FILESTAGE_OAUTH_INTROSPECTION_CLIENT_SECRET" }}; the introspection secret goes in auth.oauth.introspectionClientSecret or auth.existingSecret with auth.existingSecretKeys.introspectionClientSecret
+{{- end }}
+{{- end }}
+
 {{/* The URL clients reach: the value, the first ingress host, or the Service. */}}
 {{- define "filestage.publicURL" -}}
 {{- if .Values.publicURL }}
@@ -115,6 +160,17 @@ refused here, where the message reaches whoever runs helm.
 {{- end }}
 {{- if and $p.existingSecretEnv (not $p.existingSecret) }}
 {{- fail "provider.existingSecretEnv needs provider.existingSecret, the Secret it reads" }}
+{{- end }}
+{{- $secretVars := splitList " " (include "filestage.secretVariables" .) }}
+{{- range $name, $_ := $p.env }}
+{{- if has $name $secretVars }}
+{{- fail (printf "provider.env.%s is a secret, and provider.env is rendered in clear in the Deployment: set it in provider.secretEnv (kept in the chart's Secret) or in a Secret of yours named by provider.existingSecret and provider.existingSecretEnv%s" $name (include "filestage.ownSecretHint" $name)) }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if and (has .name $secretVars) (not (dig "valueFrom" "secretKeyRef" "" .)) }}
+{{- fail (printf "extraEnv sets %s, a secret, other than from a Secret: set it in provider.secretEnv or provider.existingSecret with provider.existingSecretEnv%s (or give the extraEnv entry valueFrom.secretKeyRef)" .name (include "filestage.ownSecretHint" .name)) }}
+{{- end }}
 {{- end }}
 {{- range $name, $_ := $p.secretEnv }}
 {{- if hasKey $p.existingSecretEnv $name }}
