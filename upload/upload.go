@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,7 +122,8 @@ type Finished struct {
 
 // Options configure the uploads.
 type Options struct {
-	// Dir holds uploads in progress (a directory of their own).
+	// Dir holds uploads in progress: each process keeps its own in a
+	// folder below it, so replicas may share it.
 	Dir string
 	// PublicURL is where people reach this server.
 	PublicURL string
@@ -138,7 +140,9 @@ type Options struct {
 
 // Manager keeps the links and serves their pages and uploads.
 type Manager struct {
-	o     Options
+	o Options
+	// dir is this process's folder below o.Dir.
+	dir   string
 	store filestore.FileStore
 	tus   *handler.UnroutedHandler
 
@@ -176,8 +180,11 @@ type link struct {
 	gen int
 }
 
-// New opens the uploads in o.Dir, which is emptied: links do not outlive
-// the process.
+// New opens a folder of this process's own below o.Dir for its uploads:
+// links do not outlive the process, and Close removes it. Replicas may
+// share o.Dir (the local store's data directory on a shared volume), so
+// a process removes only what no process has touched for
+// staleAfter(o.TTL), which a crash left behind.
 func New(o Options) (*Manager, error) {
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
@@ -185,17 +192,20 @@ func New(o Options) (*Manager, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.RemoveAll(o.Dir); err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	m := &Manager{o: o, store: filestore.New(o.Dir), links: map[string]*link{}, stop: make(chan struct{})}
+	if n := sweepStale(o.Dir, time.Now().Add(-staleAfter(o.TTL))); n > 0 {
+		o.Logger.Info("removed uploads a crash left behind", "count", n, "dir", o.Dir)
+	}
+	dir, err := os.MkdirTemp(o.Dir, "run-")
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{o: o, dir: dir, store: filestore.New(dir), links: map[string]*link{}, stop: make(chan struct{})}
 	composer := handler.NewStoreComposer()
 	(&hashingStore{m: m}).UseIn(composer)
 	composer.UseLocker(patientLocker{memorylocker.New()})
-	var err error
 	m.tus, err = handler.NewUnroutedHandler(handler.Config{
 		StoreComposer: composer,
 		// Relative: tusd finds upload IDs by cutting the request path at
@@ -323,6 +333,28 @@ func (m *Manager) Close() {
 	for _, l := range m.links {
 		m.forget(l)
 	}
+	os.RemoveAll(m.dir)
+}
+
+// staleAfter is how long a folder of uploads sits untouched before it is
+// taken for a crashed process's: a live process adds a file for every
+// upload begun, and none outlives its link by much.
+func staleAfter(ttl time.Duration) time.Duration { return max(24*time.Hour, 2*ttl) }
+
+// sweepStale removes what below dir was last changed before cutoff, and
+// says how much.
+func sweepStale(dir string, cutoff time.Time) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) && os.RemoveAll(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // sweep expires links past their time, removing what they received.
@@ -371,7 +403,7 @@ func (m *Manager) forget(l *link) {
 	l.held = 0
 }
 
-func (m *Manager) path(id string) string { return m.o.Dir + "/" + id }
+func (m *Manager) path(id string) string { return m.dir + "/" + id }
 
 // live reports whether id is a link's ID (checked for its shape first, so
 // that no path reaches the file store) with an upload under way.

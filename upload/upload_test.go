@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,4 +358,50 @@ func TestExpiredPageFreesNothingTwice(t *testing.T) {
 	if _, err := os.Stat(f.m.path(st.ID)); !os.IsNotExist(err) {
 		t.Errorf("the partial upload is still there: %v", err)
 	}
+}
+
+// TestSharedUploadsFolder: processes sharing a data directory (replicas on
+// one volume) keep their uploads apart: one starting or stopping leaves
+// another's alone, and what a crash left long ago is removed.
+func TestSharedUploadsFolder(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "uploads")
+	open := func() *Manager {
+		m, err := New(Options{Dir: root, PublicURL: "http://127.0.0.1:1", TTL: time.Minute, MaxBytes: 1 << 20, Spool: spool.NewBudget(1 << 20),
+			Stage: func(context.Context, Finished) (any, error) { return nil, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	crashed := filepath.Join(root, "run-crashed")
+	if err := os.MkdirAll(crashed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(crashed, "abc"), []byte("half an upload"), 0o600)
+	old := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(crashed, old, old)
+
+	a := open()
+	inProgress := filepath.Join(a.dir, "upload-of-a")
+	if err := os.WriteFile(inProgress, []byte("bytes so far"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a folder untouched for 25 hours is still there: %v", err)
+	}
+	b := open()
+	if a.dir == b.dir || filepath.Dir(a.dir) != root || filepath.Dir(b.dir) != root {
+		t.Fatalf("folders %s and %s: want two of their own below %s", a.dir, b.dir, root)
+	}
+	if _, err := os.Stat(inProgress); err != nil {
+		t.Errorf("another process starting removed an upload in progress: %v", err)
+	}
+	b.Close()
+	if _, err := os.Stat(b.dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a closed manager's folder is still there: %v", err)
+	}
+	if _, err := os.Stat(inProgress); err != nil {
+		t.Errorf("another process stopping removed an upload in progress: %v", err)
+	}
+	a.Close()
 }
