@@ -528,7 +528,7 @@ func checkBinary(t *testing.T, path, target string) {
 	goos, goarch, _ := strings.Cut(target, "/")
 	info, err := os.Stat(path)
 	if err != nil {
-		t.Errorf("%s: not in the bundle: %v", target, err)
+		t.Errorf("%s: missing: %v", target, err)
 		return
 	}
 	if goos != "windows" && info.Mode()&0o111 == 0 {
@@ -545,9 +545,14 @@ func checkBinary(t *testing.T, path, target string) {
 		defer f.Close()
 		got = map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[f.Machine]
 	case "darwin":
+		if f, err := macho.Open(path); err == nil {
+			defer f.Close()
+			got = map[macho.Cpu]string{macho.CpuAmd64: "amd64", macho.CpuArm64: "arm64"}[f.Cpu]
+			break
+		}
 		f, err := macho.OpenFat(path)
 		if err != nil {
-			t.Errorf("%s: not a universal binary: %v", path, err)
+			t.Errorf("%s: not a Mach-O binary: %v", path, err)
 			return
 		}
 		defer f.Close()
