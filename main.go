@@ -295,7 +295,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		go func() {
 			done <- transport.Serve(sctx, ln, uploads, transport.ServeOptions{Logger: log, MaxConnections: cfg.MaxConnections, Metrics: metrics})
 		}()
-		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, log)
+		err := transport.ServeStdio(ctx, mcpServer, stdin, stdout, drain, cfg.DrainTimeout, log)
 		stop()
 		return errors.Join(err, <-done)
 	}
@@ -317,7 +317,7 @@ func serve(ctx context.Context, cfg config.Config, stdin io.Reader, stdout, stde
 		Metrics:      metrics, MetricsHandler: mainMetrics(cfg, metrics), MetricsScope: cfg.ScopeMetrics,
 	})
 	metrics.WatchSessions(h.Sessions)
-	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log, Metrics: metrics})
+	return transport.Serve(ctx, ln, h, transport.ServeOptions{Drain: drain, DrainTimeout: cfg.DrainTimeout, CloseSessions: h.CloseSessions, MaxConnections: cfg.MaxConnections, Logger: log, Metrics: metrics})
 }
 
 // startError is a failure before serving began.

@@ -529,6 +529,62 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestDrainTimeout: at shutdown a call still running after
+// --drain-timeout is cancelled, over every transport: the server exits
+// cleanly long before the default drain would have ended, and the call's
+// temporary file is gone.
+func TestDrainTimeout(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			requested := make(chan struct{})
+			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "1000000")
+				w.Write(make([]byte, 1000))
+				w.(http.Flusher).Flush()
+				close(requested)
+				<-r.Context().Done() // never more
+			}))
+			defer src.Close()
+			s := start(t, nil, append(slices.Clone(tr.args), "--drain-timeout", "300ms")...)
+			c := tr.connect(t, s, tr.versions[0])
+			done := make(chan *mcp.CallToolResult, 1)
+			go func() {
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "stage_connector_file"
+				req.Params.Arguments = map[string]any{"url": src.URL + "/endless.bin", "toolSlug": "SLACK_UPLOAD_FILE"}
+				res, err := c.CallTool(context.Background(), req)
+				if err != nil {
+					res = mcp.NewToolResultError("protocol error: " + err.Error())
+				}
+				done <- res
+			}()
+			<-requested
+			s.cancel() // as SIGTERM would
+			select {
+			case code := <-s.exit:
+				close(s.exit)
+				if code != 0 {
+					t.Errorf("exit %d", code)
+				}
+			case <-time.After(20 * time.Second): // the default drain alone is 30 s
+				t.Fatal("filestage did not stop within 20 s of a 300 ms drain")
+			}
+			select {
+			case res := <-done:
+				if !res.IsError {
+					t.Errorf("the cancelled call succeeded: %s", text(res))
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the call never ended")
+			}
+			checkTmpEmpty(t, s.dataDir)
+			if !strings.Contains(s.logs.String(), "cancelling them") {
+				t.Errorf("no line says calls were cancelled:\n%s", s.logs)
+			}
+		})
+	}
+}
+
 func TestHTTPBearerAuth(t *testing.T) {
 	const token = "s3cret-token-for-tests"
 	s := start(t, map[string]string{"FILESTAGE_AUTH_TOKEN": token}, "serve", "--transport", "http", "--listen", "127.0.0.1:0")

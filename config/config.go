@@ -60,7 +60,10 @@ type Config struct {
 	AuthToken        string
 	AllowedOrigins   []string
 	FetchTimeout     time.Duration
-	LogLevel         slog.Level
+	// DrainTimeout is how long tool calls in flight may finish at
+	// shutdown before they are cancelled.
+	DrainTimeout time.Duration
+	LogLevel     slog.Level
 	// LogFormat is text (logfmt) or json.
 	LogFormat string
 	// MetricsListen, when set, serves /metrics there, without
@@ -169,6 +172,7 @@ func defaults() Config {
 		MaxBytes:       DefaultMaxBytes,
 		MaxInlineBytes: DefaultMaxInlineBytes,
 		FetchTimeout:   15 * time.Minute,
+		DrainTimeout:   30 * time.Second,
 		UploadLinkTTL:  30 * time.Minute,
 		Retention:      DefaultRetention,
 		DownloadURLTTL: time.Hour,
@@ -462,6 +466,7 @@ func options(c *Config, origins, roots, deny *string) []option {
 		{"upload-link-ttl", "FILESTAGE_UPLOAD_LINK_TTL", "how long a request_user_upload link works", (*durationValue)(&c.UploadLinkTTL)},
 		{"retention", "FILESTAGE_RETENTION", "how long the local store keeps a file after it was last staged, e.g. 7d or 36h; 0 keeps files for ever", (*durationValue)(&c.Retention)},
 		{"download-url-ttl", "FILESTAGE_DOWNLOAD_URL_TTL", "how long a download_url works (local and s3)", (*durationValue)(&c.DownloadURLTTL)},
+		{"drain-timeout", "FILESTAGE_DRAIN_TIMEOUT", "at shutdown (SIGTERM, Ctrl-C), how long tool calls in flight may finish before they are cancelled, which gives them 5 s more to clean up", (*durationValue)(&c.DrainTimeout)},
 		{"log-level", "FILESTAGE_LOG_LEVEL", "debug, info, warn or error (logs go to stderr)", (*levelValue)(&c.LogLevel)},
 		{"log-format", "FILESTAGE_LOG_FORMAT", "text (key=value) or json (one object per line)", (*stringValue)(&c.LogFormat)},
 		{"metrics-listen", "FILESTAGE_METRICS_LISTEN", "serve Prometheus metrics at /metrics on this address of their own, without authentication (default: http serves them on --listen, behind its authentication; stdio serves none)", (*stringValue)(&c.MetricsListen)},
@@ -562,6 +567,9 @@ func (c *Config) validate() error {
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("--fetch-timeout must be positive")
+	}
+	if c.DrainTimeout <= 0 {
+		return fmt.Errorf("--drain-timeout must be positive: calls in flight need some time to finish")
 	}
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {

@@ -32,7 +32,7 @@ func TestParse(t *testing.T) {
 	}{
 		{"defaults", nil, map[string]string{"HOME": "/home/u"}, func(t *testing.T, c Config) {
 			if c.Command != CmdServe || c.Transport != TransportStdio || c.Listen != "127.0.0.1:0" || c.Provider != "local" ||
-				c.MaxBytes != 512<<20 || c.AllowPrivateURLs || c.FetchTimeout != 15*time.Minute || c.LogLevel != slog.LevelInfo {
+				c.MaxBytes != 512<<20 || c.AllowPrivateURLs || c.FetchTimeout != 15*time.Minute || c.DrainTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo {
 				t.Errorf("%+v", c)
 			}
 			if c.DataDir != "/home/u/.local/share/filestage" {
@@ -78,7 +78,7 @@ func TestParse(t *testing.T) {
 		{"every variable", nil, map[string]string{
 			"FILESTAGE_TRANSPORT": "http", "FILESTAGE_LISTEN": "0.0.0.0:9000", "FILESTAGE_PROVIDER": "s3", "FILESTAGE_DATA_DIR": "/d",
 			"FILESTAGE_PUBLIC_URL": "https://files.example.com/", "FILESTAGE_MAX_BYTES": "2GiB", "FILESTAGE_ALLOW_PRIVATE_URLS": "1",
-			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s",
+			"FILESTAGE_AUTH_TOKEN": "t\n", "FILESTAGE_ALLOWED_ORIGINS": "https://a.example, https://b.example/", "FILESTAGE_FETCH_TIMEOUT": "90s", "FILESTAGE_DRAIN_TIMEOUT": "2m",
 			"FILESTAGE_LOG_LEVEL": "debug", "FILESTAGE_FILE_ROOTS": "/, /home/u/projects/ ,", "FILESTAGE_MAX_INLINE_BYTES": "64KiB",
 			"FILESTAGE_STATELESS": "true", "FILESTAGE_TOKENS_FILE": "/etc/filestage/tokens", "FILESTAGE_OAUTH_ISSUER": "https://as.example/, https://as2.example",
 			"FILESTAGE_OAUTH_AUDIENCE": "https://files.example.com/mcp", "FILESTAGE_OAUTH_INTROSPECTION_URL": "https://as.example/introspect",
@@ -89,7 +89,7 @@ func TestParse(t *testing.T) {
 		}, func(t *testing.T, c Config) {
 			want := Config{Command: CmdServe, Transport: "http", Listen: "0.0.0.0:9000", Provider: "s3", DataDir: "/d",
 				PublicURL: "https://files.example.com", MaxBytes: 2 << 30, AllowPrivateURLs: true, AuthToken: "t",
-				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, LogLevel: slog.LevelDebug,
+				AllowedOrigins: []string{"https://a.example", "https://b.example"}, FetchTimeout: 90 * time.Second, DrainTimeout: 2 * time.Minute, LogLevel: slog.LevelDebug,
 				FileRoots: []string{"/", "/home/u/projects/"}, MaxInlineBytes: 64 << 10, Stateless: true,
 				TokensFile: "/etc/filestage/tokens", OAuthIssuers: []string{"https://as.example/", "https://as2.example"},
 				OAuthAudience: "https://files.example.com/mcp", OAuthIntrospectionURL: "https://as.example/introspect",
@@ -201,6 +201,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad origin", []string{"--allowed-origins", "example.com"}, nil, "--allowed-origins"},
 		{"bad listen", []string{"--listen", "8080"}, nil, "--listen"},
 		{"bad duration", []string{"--fetch-timeout", "forever"}, nil, "duration"},
+		{"no drain", []string{"--drain-timeout", "0s"}, nil, "--drain-timeout must be positive"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"negative retention", []string{"--retention", "-1h"}, nil, "--retention"},
 		{"retention in weeks", []string{"--retention", "2w"}, nil, "7d"},

@@ -309,10 +309,17 @@ func originAllowed(origin string, allowed []string) bool {
 // clean up.
 const cancelGrace = 5 * time.Second
 
+// DefaultDrainTimeout is how long tool calls in flight may finish at
+// shutdown when ServeOptions say nothing.
+const DefaultDrainTimeout = 30 * time.Second
+
 // ServeOptions say how Serve shuts down and what it bounds.
 type ServeOptions struct {
-	// Drain, when set, lets tool calls in flight finish at shutdown.
-	Drain *Drain
+	// Drain, when set, lets tool calls in flight finish at shutdown, for
+	// up to DrainTimeout (zero: DefaultDrainTimeout); then they are
+	// cancelled and get cancelGrace more.
+	Drain        *Drain
+	DrainTimeout time.Duration
 	// CloseSessions, when set, ends the MCP sessions so their streams end.
 	CloseSessions func(context.Context)
 	// MaxConnections caps open connections; zero means MaxConnectionsFor().
@@ -362,19 +369,24 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "addr", ln.Addr().String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	base := context.WithoutCancel(ctx)
+	drainTimeout := cmp.Or(o.DrainTimeout, DefaultDrainTimeout)
+	dctx, cancelDrain := context.WithTimeout(base, drainTimeout)
+	defer cancelDrain()
+	// The connections get the drain and the cancelled calls' grace after
+	// it: a call cancelled at the deadline still answers, and its
+	// connection then closes in time for a clean exit.
+	sctx, cancel := context.WithTimeout(base, drainTimeout+cancelGrace)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }()
 	if o.Drain != nil {
-		if err := o.Drain.Wait(sctx); err != nil {
+		if err := o.Drain.Wait(dctx); err != nil {
 			// Cancelled calls remove their temporary files and abort
 			// uploads in parts: give them a moment to.
 			log.Warn("tool calls still running at shutdown deadline; cancelling them")
 			o.Drain.CancelAll()
-			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
-			o.Drain.Wait(gctx)
-			cancel()
+			o.Drain.Wait(sctx)
 		}
 	}
 	if o.CloseSessions != nil {

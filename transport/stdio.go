@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -10,18 +11,26 @@ import (
 )
 
 // ServeStdio serves MCP on in and out until in ends or ctx ends. On ctx's
-// end, tool calls in flight finish first (up to 30 s). Nothing but protocol
-// is written to out.
-func ServeStdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer, drain *Drain, log *slog.Logger) error {
+// end, tool calls in flight finish first (up to drainTimeout; zero:
+// DefaultDrainTimeout). Nothing but protocol is written to out.
+func ServeStdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer, drain *Drain, drainTimeout time.Duration, log *slog.Logger) error {
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	go func() {
 		select {
 		case <-lctx.Done():
 		case <-ctx.Done():
-			wctx, cancel := context.WithTimeout(lctx, 30*time.Second)
+			wctx, cancel := context.WithTimeout(lctx, cmp.Or(drainTimeout, DefaultDrainTimeout))
 			defer cancel()
-			drain.Wait(wctx)
+			if drain.Wait(wctx) != nil {
+				// As over HTTP: cancelled calls remove their temporary
+				// files before the process ends under them.
+				log.Warn("tool calls still running at shutdown deadline; cancelling them")
+				drain.CancelAll()
+				gctx, cancel := context.WithTimeout(lctx, cancelGrace)
+				defer cancel()
+				drain.Wait(gctx)
+			}
 			stop()
 		}
 	}()
