@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v4"
 
@@ -147,7 +148,9 @@ func TestChartRefuses(t *testing.T) {
 		{"local on an emptyDir", token + "replicaCount: 1\nprovider: {name: local}\n",
 			"set dataVolume.type=pvc (an emptyDir loses them with the pod)"},
 		{"grace period too short", s3 + token + "terminationGracePeriodSeconds: 40\n",
-			"terminationGracePeriodSeconds (40) must be longer than preStopSleepSeconds (5) + 35 s"},
+			"terminationGracePeriodSeconds (40) must be longer than preStopSleepSeconds (5) + drainTimeoutSeconds (30) + 5 s"},
+		{"grace period shorter than a longer drain", s3 + token + "drainTimeoutSeconds: 600\n",
+			"set it to at least 611"},
 		{"grace period equal to preStop + drain", s3 + token + "preStopSleepSeconds: 10\nterminationGracePeriodSeconds: 45\n",
 			"set it to at least 46"},
 		{"s3 without a bucket", token,
@@ -364,8 +367,21 @@ func checkSafe(t *testing.T, objs []object, rendered string, secrets []string) {
 	if s := c.Lifecycle.PreStop.Sleep; s != nil {
 		preStop = s.Seconds
 	}
-	if g := pod.TerminationGracePeriodSeconds; g == nil || *g <= preStop+35 {
-		t.Errorf("terminationGracePeriodSeconds %v is not longer than the preStop sleep (%d s) + filestage's drain (35 s)", deref(g), preStop)
+	drain := 0
+	for _, e := range c.Env {
+		if e.Name == "FILESTAGE_DRAIN_TIMEOUT" && e.Value != nil {
+			d, err := time.ParseDuration(*e.Value)
+			if err != nil {
+				t.Errorf("FILESTAGE_DRAIN_TIMEOUT=%q: %v", *e.Value, err)
+			}
+			drain = int(d.Seconds())
+		}
+	}
+	if drain == 0 {
+		t.Error("no FILESTAGE_DRAIN_TIMEOUT: the grace period cannot be held to filestage's drain")
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || *g <= preStop+drain+5 {
+		t.Errorf("terminationGracePeriodSeconds %v is not longer than the preStop sleep (%d s) + filestage's drain (%d s) + 5 s for cancelled calls", deref(g), preStop, drain)
 	}
 
 	httpPort := false

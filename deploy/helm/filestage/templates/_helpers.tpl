@@ -182,8 +182,9 @@ refused here, where the message reaches whoever runs helm.
 {{- end }}
 {{- $grace := int .Values.terminationGracePeriodSeconds }}
 {{- $prestop := int .Values.preStopSleepSeconds }}
-{{- if le $grace (add $prestop 35) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than preStopSleepSeconds (%d) + 35 s (filestage's 30 s drain of calls in flight and 5 s for cancelled calls), or the kubelet kills calls mid-drain: set it to at least %d" $grace $prestop (add $prestop 36)) }}
+{{- $drain := int .Values.drainTimeoutSeconds }}
+{{- if le $grace (add $prestop $drain 5) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than preStopSleepSeconds (%d) + drainTimeoutSeconds (%d) + 5 s for cancelled calls, or the kubelet kills calls mid-drain: set it to at least %d" $grace $prestop $drain (add $prestop $drain 6)) }}
 {{- end }}
 {{- $max := int (include "filestage.maxReplicas" .) }}
 {{- $d := .Values.dataVolume }}
