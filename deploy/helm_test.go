@@ -190,11 +190,14 @@ func TestChartRefuses(t *testing.T) {
 }
 
 // object is the part of a rendered manifest the checks read.
+// object is what the tests read of a rendered object (TestChartPodRuns
+// reads the most: the volumes and their mounts, a Secret's stringData).
 type object struct {
-	Kind     string            `yaml:"kind"`
-	Metadata metadata          `yaml:"metadata"`
-	Data     map[string]string `yaml:"data"`
-	Spec     struct {
+	Kind       string            `yaml:"kind"`
+	Metadata   metadata          `yaml:"metadata"`
+	Data       map[string]string `yaml:"data"`
+	StringData map[string]string `yaml:"stringData"`
+	Spec       struct {
 		Template struct {
 			Metadata metadata `yaml:"metadata"`
 			Spec     podSpec  `yaml:"spec"`
@@ -230,15 +233,25 @@ type podSpec struct {
 		FSGroup      *int  `yaml:"fsGroup"`
 	} `yaml:"securityContext"`
 	Containers []container `yaml:"containers"`
-	Volumes    []struct {
-		Name     string `yaml:"name"`
-		EmptyDir *struct {
-			SizeLimit string `yaml:"sizeLimit"`
-		} `yaml:"emptyDir"`
-		Secret *struct {
-			SecretName string `yaml:"secretName"`
-		} `yaml:"secret"`
-	} `yaml:"volumes"`
+	Volumes    []volume    `yaml:"volumes"`
+}
+
+type volume struct {
+	Name     string `yaml:"name"`
+	EmptyDir *struct {
+		SizeLimit string `yaml:"sizeLimit"`
+	} `yaml:"emptyDir"`
+	PersistentVolumeClaim any `yaml:"persistentVolumeClaim"`
+	Secret                *struct {
+		SecretName  string    `yaml:"secretName"`
+		DefaultMode *int      `yaml:"defaultMode"`
+		Items       []keyPath `yaml:"items"`
+	} `yaml:"secret"`
+}
+
+type keyPath struct {
+	Key  string `yaml:"key"`
+	Path string `yaml:"path"`
 }
 
 type container struct {
@@ -268,6 +281,12 @@ type container struct {
 			} `yaml:"sleep"`
 		} `yaml:"preStop"`
 	} `yaml:"lifecycle"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
+	} `yaml:"volumeMounts"`
 	SecurityContext struct {
 		RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
 		RunAsUser                *int  `yaml:"runAsUser"`
@@ -287,8 +306,13 @@ type keyRef struct {
 type probe struct {
 	Exec    any `yaml:"exec"`
 	HTTPGet *struct {
-		Path string `yaml:"path"`
-		Port any    `yaml:"port"`
+		Path        string `yaml:"path"`
+		Port        any    `yaml:"port"`
+		Scheme      string `yaml:"scheme"`
+		HTTPHeaders []struct {
+			Name  string `yaml:"name"`
+			Value string `yaml:"value"`
+		} `yaml:"httpHeaders"`
 	} `yaml:"httpGet"`
 }
 

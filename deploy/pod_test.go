@@ -3,7 +3,6 @@ package deploy
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -18,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v4"
 
 	"github.com/filestage/filestage/auth"
 	"github.com/filestage/filestage/internal/benchproc"
@@ -76,7 +73,7 @@ func TestChartPodRuns(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
 			}
-			runPod(t, bin, decodeManifests(t, out), clientTokens[name], noTokenHere[name])
+			runPod(t, bin, decodeAll(t, out), clientTokens[name], noTokenHere[name])
 		})
 	}
 }
@@ -84,9 +81,9 @@ func TestChartPodRuns(t *testing.T) {
 // runPod starts the Deployment's container from objs and checks it serves
 // as its probes, ports and Services expect, then stops it as the kubelet
 // does.
-func runPod(t *testing.T, bin string, objs []manifest, known []string, whyNoToken string) {
+func runPod(t *testing.T, bin string, objs []object, known []string, whyNoToken string) {
 	secrets := map[string]map[string]string{}
-	var deployments []manifest
+	var deployments []object
 	for _, o := range objs {
 		switch o.Kind {
 		case "Secret":
@@ -175,7 +172,7 @@ func runPod(t *testing.T, bin string, objs []manifest, known []string, whyNoToke
 			ports[p.Name] = p.ContainerPort
 		}
 	}
-	probes := map[string]*podProbe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe}
+	probes := map[string]*probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe}
 	probeVar := map[string]string{}
 	for kind, p := range probes {
 		if p == nil || p.HTTPGet == nil {
@@ -355,13 +352,13 @@ type podMount struct{ path, dir string }
 // mountVolumes gives each volume mount a directory: an empty one for an
 // emptyDir or a claim (a new pod's view of an empty volume), the keys as
 // files for a Secret, read-only where the mount is.
-func mountVolumes(t *testing.T, pod podSpecRun, c podContainer, secrets map[string]map[string]string, madeUp func(secret, key, purpose string) string) *mounted {
+func mountVolumes(t *testing.T, pod podSpec, c container, secrets map[string]map[string]string, madeUp func(secret, key, purpose string) string) *mounted {
 	m := &mounted{root: t.TempDir()}
 	for _, vm := range c.VolumeMounts {
 		if vm.SubPath != "" {
 			t.Fatalf("volume mount %s uses subPath, which this test does not emulate", vm.Name)
 		}
-		i := slices.IndexFunc(pod.Volumes, func(v podVolume) bool { return v.Name == vm.Name })
+		i := slices.IndexFunc(pod.Volumes, func(v volume) bool { return v.Name == vm.Name })
 		if i < 0 {
 			t.Fatalf("volume mount %s names no volume", vm.Name)
 		}
@@ -543,7 +540,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func secretData(t *testing.T, o manifest) map[string]string {
+func secretData(t *testing.T, o object) map[string]string {
 	d := map[string]string{}
 	for k, v := range o.Data {
 		b, err := base64.StdEncoding.DecodeString(v)
@@ -564,109 +561,4 @@ type testLog struct{ t *testing.T }
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// manifest is what runPod reads of a rendered object: more of the pod
-// than object holds (mounts, Secret volumes' items, probe schemes).
-type manifest struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Data       map[string]string `yaml:"data"`
-	StringData map[string]string `yaml:"stringData"`
-	Spec       struct {
-		Template struct {
-			Spec podSpecRun `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type podSpecRun struct {
-	TerminationGracePeriodSeconds *int `yaml:"terminationGracePeriodSeconds"`
-	SecurityContext               struct {
-		RunAsUser *int `yaml:"runAsUser"`
-	} `yaml:"securityContext"`
-	Containers []podContainer `yaml:"containers"`
-	Volumes    []podVolume    `yaml:"volumes"`
-}
-
-type podContainer struct {
-	Args []string `yaml:"args"`
-	Env  []struct {
-		Name      string  `yaml:"name"`
-		Value     *string `yaml:"value"`
-		ValueFrom *struct {
-			SecretKeyRef *keyRef `yaml:"secretKeyRef"`
-		} `yaml:"valueFrom"`
-	} `yaml:"env"`
-	Ports []struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-	} `yaml:"ports"`
-	ReadinessProbe  *podProbe `yaml:"readinessProbe"`
-	LivenessProbe   *podProbe `yaml:"livenessProbe"`
-	SecurityContext struct {
-		RunAsUser *int `yaml:"runAsUser"`
-	} `yaml:"securityContext"`
-	Lifecycle struct {
-		PreStop struct {
-			Sleep *struct {
-				Seconds int `yaml:"seconds"`
-			} `yaml:"sleep"`
-		} `yaml:"preStop"`
-	} `yaml:"lifecycle"`
-	VolumeMounts []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		SubPath   string `yaml:"subPath"`
-		ReadOnly  bool   `yaml:"readOnly"`
-	} `yaml:"volumeMounts"`
-}
-
-type podProbe struct {
-	HTTPGet *struct {
-		Path        string `yaml:"path"`
-		Port        any    `yaml:"port"`
-		Scheme      string `yaml:"scheme"`
-		HTTPHeaders []struct {
-			Name  string `yaml:"name"`
-			Value string `yaml:"value"`
-		} `yaml:"httpHeaders"`
-	} `yaml:"httpGet"`
-}
-
-type podVolume struct {
-	Name                  string `yaml:"name"`
-	EmptyDir              any    `yaml:"emptyDir"`
-	PersistentVolumeClaim any    `yaml:"persistentVolumeClaim"`
-	Secret                *struct {
-		SecretName  string    `yaml:"secretName"`
-		DefaultMode *int      `yaml:"defaultMode"`
-		Items       []keyPath `yaml:"items"`
-	} `yaml:"secret"`
-}
-
-type keyPath struct {
-	Key  string `yaml:"key"`
-	Path string `yaml:"path"`
-}
-
-func decodeManifests(t *testing.T, manifests string) []manifest {
-	t.Helper()
-	dec := yaml.NewDecoder(strings.NewReader(manifests))
-	var objs []manifest
-	for {
-		var o manifest
-		err := dec.Decode(&o)
-		if errors.Is(err, io.EOF) {
-			return objs
-		}
-		if err != nil {
-			t.Fatalf("rendered YAML: %v", err)
-		}
-		if o.Kind != "" {
-			objs = append(objs, o)
-		}
-	}
 }
