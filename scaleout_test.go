@@ -112,18 +112,7 @@ func newScaleSource(t *testing.T) *httptest.Server {
 			w.Write(body)
 			return
 		}
-		const chunks = 10
-		for i := range chunks {
-			if _, err := w.Write(body[i*len(body)/chunks : (i+1)*len(body)/chunks]); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(150 * time.Millisecond):
-			}
-		}
+		writeSlowly(w, r, body, 10, 150*time.Millisecond)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -380,16 +369,6 @@ func (r *scaleRun) read(stdout io.Reader) {
 
 func (r *scaleRun) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) }
 
-// scaleWait polls cond every 50 ms until it holds, or fails the test.
-func scaleWait(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", limit, what)
-		}
-	}
-}
-
 // scaleStagesInFlight reads filestage_tool_calls_in_flight for stage calls from
 // a replica's own /metrics (no token: the replicas run on loopback without
 // authentication).
@@ -500,7 +479,7 @@ func TestScaleOut(t *testing.T) {
 	// in flight, so that the drain has work to do.
 	victim := replicas[scaleVictim]
 	inFlight := 0
-	scaleWait(t, "calls before the stop, and stage calls in flight on "+victim.name, 30*time.Second, func() bool {
+	waitUntil(t, "calls before the stop, and stage calls in flight on "+victim.name, 30*time.Second, func() bool {
 		if run.count() < 2*scaleWorkers {
 			return false
 		}
@@ -521,7 +500,7 @@ func TestScaleOut(t *testing.T) {
 	restartedAt := time.Now()
 	replicas[scaleVictim] = restarted
 	logged = append(logged, restarted)
-	scaleWait(t, fmt.Sprintf("%d MCP requests on the restarted %s", scaleAfterRestart, victim.name), 30*time.Second, func() bool {
+	waitUntil(t, fmt.Sprintf("%d MCP requests on the restarted %s", scaleAfterRestart, victim.name), 30*time.Second, func() bool {
 		return len(scaleMCPPost.FindAllString(restarted.Log(), -1)) >= scaleAfterRestart
 	})
 	stopNode()

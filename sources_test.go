@@ -131,19 +131,27 @@ func slowSource(t *testing.T, body []byte, chunks int, pause time.Duration) *htt
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.Header().Set("Content-Type", "application/octet-stream")
-		step := len(body) / chunks
-		for off := 0; off < len(body); off += step {
-			w.Write(body[off:min(off+step, len(body))])
-			w.(http.Flusher).Flush()
-			select {
-			case <-time.After(pause):
-			case <-r.Context().Done():
-				return
-			}
-		}
+		writeSlowly(w, r, body, chunks, pause)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// writeSlowly writes body in chunks pieces, each flushed and followed by
+// pause, until the client goes away.
+func writeSlowly(w http.ResponseWriter, r *http.Request, body []byte, chunks int, pause time.Duration) {
+	step := max(1, len(body)/chunks)
+	for off := 0; off < len(body); off += step {
+		if _, err := w.Write(body[off:min(off+step, len(body))]); err != nil {
+			return
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(pause):
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 // TestProgress: a call with a progressToken gets notifications/progress in
@@ -268,9 +276,15 @@ func TestCancel(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+	waitUntil(t, what, 5*time.Second, cond)
+}
+
+// waitUntil polls cond until it holds, or fails the test after limit.
+func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 5 s for %s", what)
+			t.Fatalf("waited %v for %s", limit, what)
 		}
 	}
 }
