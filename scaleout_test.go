@@ -632,6 +632,21 @@ func TestScaleOut(t *testing.T) {
 	}
 }
 
+// decode reads the call's arguments into args and its answer into
+// result, or says why not.
+func (c scaleCall) decode(t *testing.T, args, result any) bool {
+	t.Helper()
+	if err := json.Unmarshal(c.Args, args); err != nil {
+		t.Errorf("args of %s: %v", c.raw, err)
+		return false
+	}
+	if err := json.Unmarshal(c.Result, result); err != nil {
+		t.Errorf("result of %s: %v", c.raw, err)
+		return false
+	}
+	return true
+}
+
 // checkScaleStage checks a stage answer against the source it named, and
 // notes the object storage must hold.
 func checkScaleStage(t *testing.T, c scaleCall, want map[string]string) {
@@ -641,12 +656,7 @@ func checkScaleStage(t *testing.T, c scaleCall, want map[string]string) {
 		ToolSlug string `json:"toolSlug"`
 	}
 	var got schema.StageResponse
-	if err := json.Unmarshal(c.Args, &args); err != nil {
-		t.Errorf("args of %s: %v", c.raw, err)
-		return
-	}
-	if err := json.Unmarshal(c.Result, &got); err != nil {
-		t.Errorf("result of %s: %v", c.raw, err)
+	if !c.decode(t, &args, &got) {
 		return
 	}
 	i := strings.Index(args.URL, "/src/")
@@ -691,12 +701,7 @@ func checkScalePresign(t *testing.T, c scaleCall, want map[string]string) {
 		Size     int    `json:"size"`
 	}
 	var got schema.PresignResponse
-	if err := json.Unmarshal(c.Args, &args); err != nil {
-		t.Errorf("args of %s: %v", c.raw, err)
-		return
-	}
-	if err := json.Unmarshal(c.Result, &got); err != nil {
-		t.Errorf("result of %s: %v", c.raw, err)
+	if !c.decode(t, &args, &got) {
 		return
 	}
 	// The bytes node sent are the seed's: the MD5 it asked for must be
