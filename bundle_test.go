@@ -360,13 +360,7 @@ func TestBundleUnconfigured(t *testing.T) {
 // TestPackedBundle checks the bundle pack.sh wrote and runs this machine's
 // binary from it as Claude Desktop would.
 func TestPackedBundle(t *testing.T) {
-	bundle := os.Getenv("FILESTAGE_TEST_BUNDLE")
-	if bundle == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FILESTAGE_TEST_BUNDLE is unset: CI packs the bundle (deploy/mcpb/pack.sh) and names it there")
-		}
-		t.Skip("set FILESTAGE_TEST_BUNDLE to a bundle deploy/mcpb/pack.sh packed")
-	}
+	bundle := releaseArtefact(t, "FILESTAGE_TEST_BUNDLE", "a bundle deploy/mcpb/pack.sh packed")
 	dir := filepath.Join(t.TempDir(), "Claude Extensions", "local.mcpb.filestage")
 	unzipBundle(t, bundle, dir)
 

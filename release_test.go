@@ -27,13 +27,7 @@ var releaseTargets = []string{"linux/amd64", "linux/arm64", "darwin/amd64", "dar
 // for its platform, the README and the LICENSE; checksums.txt has the
 // SHA-256 of each; and Linux's binary runs and says its version.
 func TestReleaseArchives(t *testing.T) {
-	dist := os.Getenv("FILESTAGE_TEST_DIST")
-	if dist == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FILESTAGE_TEST_DIST is unset: CI builds a GoReleaser snapshot and names its dist directory there")
-		}
-		t.Skip("set FILESTAGE_TEST_DIST to the dist directory of goreleaser release --snapshot --clean --skip=docker")
-	}
+	dist := releaseArtefact(t, "FILESTAGE_TEST_DIST", "the dist directory of goreleaser release --snapshot --clean --skip=docker")
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +87,21 @@ func TestReleaseArchives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// releaseArtefact is the release artefact the variable name names, which
+// .ci/run makes before the tests and names there: the test is skipped
+// without it, but in CI, where it fails.
+func releaseArtefact(t *testing.T, name, what string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is unset: .ci/run makes %s and names it there", name, what)
+		}
+		t.Skipf("set %s to %s", name, what)
+	}
+	return v
 }
 
 // extract unpacks a .tar.gz or .zip archive into dir, with the modes it
