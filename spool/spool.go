@@ -111,12 +111,18 @@ func Write(r io.Reader, dir string, max int64) (_ *File, err error) {
 // Sweep removes spool files in dir last written more than age ago: what a
 // crash left behind. Files of calls still running are younger than that.
 func Sweep(dir string, age time.Duration) (removed int, err error) {
-	old, err := filepath.Glob(filepath.Join(dir, ".spool-*"))
+	return SweepMatching(dir, ".spool-*", age)
+}
+
+// SweepMatching removes what in dir matches pattern and was last changed
+// more than age ago, folders with all they hold.
+func SweepMatching(dir, pattern string, age time.Duration) (removed int, err error) {
+	old, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		return 0, err
 	}
 	for _, path := range old {
-		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > age && os.Remove(path) == nil {
+		if fi, err := os.Lstat(path); err == nil && time.Since(fi.ModTime()) > age && os.RemoveAll(path) == nil {
 			removed++
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -195,7 +194,7 @@ func New(o Options) (*Manager, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	if n := sweepStale(o.Dir, time.Now().Add(-staleAfter(o.TTL))); n > 0 {
+	if n, _ := spool.SweepMatching(o.Dir, "*", staleAfter(o.TTL)); n > 0 {
 		o.Logger.Info("removed uploads a crash left behind", "count", n, "dir", o.Dir)
 	}
 	dir, err := os.MkdirTemp(o.Dir, "run-")
@@ -340,22 +339,6 @@ func (m *Manager) Close() {
 // taken for a crashed process's: a live process adds a file for every
 // upload begun, and none outlives its link by much.
 func staleAfter(ttl time.Duration) time.Duration { return max(24*time.Hour, 2*ttl) }
-
-// sweepStale removes what below dir was last changed before cutoff, and
-// says how much.
-func sweepStale(dir string, cutoff time.Time) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) && os.RemoveAll(filepath.Join(dir, e.Name())) == nil {
-			n++
-		}
-	}
-	return n
-}
 
 // sweep expires links past their time, removing what they received.
 func (m *Manager) sweep() {
